@@ -1,0 +1,86 @@
+"""The BFF runtime shared by every process: settings, the upstream client seam,
+fan-out, errors, responses, health and middleware. Knows nothing of any upstream or
+screen. Import from here; submodules are implementation detail."""
+
+from shared.app import build_app
+from shared.deadline import Deadline
+from shared.endpoints import Endpoint, Param
+from shared.errors import (
+    BadRequest,
+    BFFError,
+    ClientError,
+    ConfigError,
+    Conflict,
+    NotFound,
+    Unauthenticated,
+    UnprocessableContent,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamStatusError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from shared.fanout import FanOut, Section
+from shared.health import Readiness
+from shared.http import Transport, UpstreamResponse, create_transport
+from shared.middleware import current_request_id
+from shared.openapi import breaking_changes, build_openapi
+from shared.operations import Operation, UpstreamSpec
+from shared.pii import PII, mask_email, mask_phone, mask_text, pii_fields
+from shared.policy import CallPolicy, FrozenModel
+from shared.process import ProcessSpec
+from shared.responses import JSONResponse, json_with_etag, render_json
+from shared.settings import ProcessSettings, load_settings
+from shared.upstream_client import IDEMPOTENCY_HEADER, Region, UpstreamClient
+from shared.upstream_set import UpstreamSet, build_upstream_set
+
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "PII",
+    "BFFError",
+    "BadRequest",
+    "CallPolicy",
+    "ClientError",
+    "ConfigError",
+    "Conflict",
+    "Deadline",
+    "Endpoint",
+    "FanOut",
+    "FrozenModel",
+    "JSONResponse",
+    "NotFound",
+    "Operation",
+    "Param",
+    "ProcessSettings",
+    "ProcessSpec",
+    "Readiness",
+    "Region",
+    "Section",
+    "Transport",
+    "Unauthenticated",
+    "UnprocessableContent",
+    "UpstreamBadResponse",
+    "UpstreamClient",
+    "UpstreamError",
+    "UpstreamRejected",
+    "UpstreamResponse",
+    "UpstreamSet",
+    "UpstreamSpec",
+    "UpstreamStatusError",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "breaking_changes",
+    "build_app",
+    "build_openapi",
+    "build_upstream_set",
+    "create_transport",
+    "current_request_id",
+    "json_with_etag",
+    "load_settings",
+    "mask_email",
+    "mask_phone",
+    "mask_text",
+    "pii_fields",
+    "render_json",
+]

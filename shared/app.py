@@ -1,0 +1,78 @@
+"""The app factory every BFF process builds on.
+
+``build_app`` assembles one Starlette app from a process's endpoints and lifespan: the
+middleware list, problem+json handlers, health and OpenAPI routes, and readiness that
+turns true only after the lifespan has acquired its resources. Nothing happens at import
+time; a process's ``create_app(settings=None)`` calls this with settings it was given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from shared.endpoints import Endpoint
+from shared.health import Readiness, health_routes
+from shared.middleware.request_id import RequestIdMiddleware
+from shared.problems import EXCEPTION_HANDLERS
+from shared.responses import JSONResponse
+from shared.settings import ProcessSettings
+
+StateLifespan = Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any]]]
+
+
+def build_app(
+    *,
+    settings: ProcessSettings,
+    endpoints: Sequence[Endpoint],
+    lifespan: StateLifespan,
+    openapi: Mapping[str, Any],
+    extra_routes: Sequence[BaseRoute] = (),
+    readiness: Readiness | None = None,
+) -> Starlette:
+    readiness = readiness or Readiness()
+
+    @contextlib.asynccontextmanager
+    async def managed(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
+        async with lifespan(app) as state:
+            readiness.mark_ready()
+            try:
+                yield {**state, "readiness": readiness}
+            finally:
+                readiness.mark_draining()
+
+    async def openapi_document(request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    routes: list[BaseRoute] = [
+        *health_routes(readiness),
+        Route("/openapi.json", openapi_document, methods=["GET"], include_in_schema=False),
+        *(endpoint.route() for endpoint in endpoints),
+        *extra_routes,
+    ]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=managed,
+        max_body_size=settings.server.max_body_bytes,
+    )
+    app.state.readiness = readiness
+    app.state.settings = settings
+    return app
+
+
+__all__ = ["StateLifespan", "build_app"]

@@ -1,0 +1,180 @@
+"""The ``bff`` command line.
+
+::
+
+    bff stack                         run the local stack: stand-ins + every BFF process
+    bff serve mobile [--config F]     serve one process
+    bff standins                      serve every upstream stand-in, both regions
+    bff config check F [--process P]  validate a config file without starting anything
+    bff upstreams                     list registered upstreams and their operations
+    bff openapi mobile                print a process's OpenAPI document
+
+Processes are found through the ``bff.processes`` entry-point group, so this module
+stays generic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from shared.errors import ConfigError
+from shared.operations import UpstreamSpec
+from shared.process import ProcessSpec, discover_processes
+from shared.settings import ProcessSettings, load_settings
+from shared.upstream_set import check_upstream_config, effective_policies, resolve_regions
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except ConfigError as exc:
+        print(f"bff: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bff", description="Backend-for-frontend processes and tools")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    processes = sorted(discover_processes())
+
+    serve = commands.add_parser("serve", help="serve one BFF process")
+    serve.add_argument("process", choices=processes)
+    serve.add_argument("--config", type=Path, help="YAML config (default: $BFF_CONFIG, else the bundled one)")
+    serve.set_defaults(run=_serve)
+
+    stack = commands.add_parser("stack", help="run the local stack: stand-ins and every BFF process")
+    stack.set_defaults(run=_stack)
+
+    standins = commands.add_parser("standins", help="serve every upstream stand-in in both regions")
+    standins.add_argument("--host", default="127.0.0.1")
+    standins.set_defaults(run=_standins)
+
+    config = commands.add_parser("config", help="configuration tools")
+    config_commands = config.add_subparsers(required=True, metavar="ACTION")
+    check = config_commands.add_parser("check", help="validate a config file; exit 2 naming each bad key")
+    check.add_argument("file", type=Path)
+    check.add_argument("--process", choices=processes, default=processes[0] if processes else None)
+    check.set_defaults(run=_config_check)
+
+    upstreams = commands.add_parser("upstreams", help="list registered upstreams")
+    upstreams.set_defaults(run=_upstreams)
+
+    openapi = commands.add_parser("openapi", help="print a process's OpenAPI document")
+    openapi.add_argument("process", choices=processes)
+    openapi.set_defaults(run=_openapi)
+    return parser
+
+
+def _process(name: str) -> ProcessSpec:
+    return discover_processes()[name]
+
+
+def load_process_settings(spec: ProcessSpec, config: Path | None) -> ProcessSettings:
+    """Settings for ``spec`` from --config, else $BFF_CONFIG, else its bundled file."""
+    path = config or (Path(os.environ["BFF_CONFIG"]) if os.environ.get("BFF_CONFIG") else spec.default_config)
+    settings = load_settings(spec.settings_model, path, os.environ)
+    check_upstream_config(settings, spec.upstreams())
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    spec = _process(args.process)
+    settings = load_process_settings(spec, args.config)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
+    app = spec.create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_keep_alive=int(settings.server.keepalive_seconds),
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _standins(args: argparse.Namespace) -> int:
+    from shared.servers import serve_apps
+
+    apps, ports = {}, {}
+    for upstream in _all_upstreams():
+        regions = dict(upstream.local_regions)
+        for region, app in upstream.create_standins(list(regions)).items():
+            key = f"{upstream.name}@{region}"
+            apps[key] = app
+            ports[key] = int(regions[region].rsplit(":", 1)[1])
+    for key in apps:
+        print(f"stand-in {key:<32} http://{args.host}:{ports[key]}", flush=True)
+    asyncio.run(serve_apps(apps, args.host, ports))
+    return 0
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from shared.localstack import run_stack
+
+    return run_stack(discover_processes())
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    spec = _process(args.process)
+    settings = load_settings(spec.settings_model, args.file, os.environ)
+    check_upstream_config(settings, spec.upstreams())
+    print(f"{args.file}: valid configuration for {spec.name}")
+    return 0
+
+
+def _upstreams(args: argparse.Namespace) -> int:
+    for upstream in _all_upstreams():
+        regions = ", ".join(f"{r.name}={r.base_url}" for r in resolve_regions(upstream, None))
+        print(f"{upstream.name}: {upstream.description}")
+        print(f"  regions (local default): {regions}")
+        policies = effective_policies(upstream, None)
+        for op in upstream.operations:
+            policy = policies[op.name]
+            pii = f"  PII: {', '.join(op.pii_fields)}" if op.pii_fields else ""
+            print(
+                f"  {op.name:<22} {op.method:<5} {op.path:<36} idempotent={str(op.idempotent).lower():<5} "
+                f"attempt_timeout={policy.attempt_timeout}s{pii}"
+            )
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    document = _process(args.process).openapi()
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n")
+    return 0
+
+
+def _all_upstreams() -> list[UpstreamSpec]:
+    seen: dict[str, UpstreamSpec] = {}
+    for spec in discover_processes().values():
+        for upstream in spec.upstreams():
+            seen.setdefault(upstream.name, upstream)
+    return list(seen.values())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Concurrent fan-out for one screen: required and optional sections under one deadline.
+
+Sections start as soon as they are declared and run concurrently. When the block ends:
+
+* a *required* section that failed (or ran past the deadline) cancels the rest and its
+  error propagates, becoming a problem+json answer;
+* an *optional* section that failed is replaced by its default and named in
+  ``degraded``, so the screen still answers 200.
+
+::
+
+    async with FanOut(deadline) as fan:
+        profile = fan.required("profile", accounts.user(user_id, deadline=deadline))
+        recs = fan.optional("recommendations", recommended(user_id), default=[])
+    screen = Home(name=profile.value.name, recommended=recs.value, degraded=fan.degraded)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from shared.deadline import Deadline
+from shared.errors import BFFError, UpstreamTimeout
+
+T = TypeVar("T")
+log = logging.getLogger("bff.fanout")
+
+
+class Section(Generic[T]):
+    """A handle on one section's result; ``value`` is readable after the block ends."""
+
+    __slots__ = ("_task", "default", "name", "required")
+
+    def __init__(self, name: str, task: asyncio.Task[T], required: bool, default: T | None) -> None:
+        self.name = name
+        self._task = task
+        self.required = required
+        self.default = default
+
+    @property
+    def value(self) -> T:
+        task = self._task
+        if not task.done():
+            raise RuntimeError(f"section {self.name!r} read before its fan-out finished")
+        if task.cancelled() or task.exception() is not None:
+            if self.required:
+                raise RuntimeError(f"required section {self.name!r} has no value")
+            return self.default  # type: ignore[return-value]  # optional: default given at declaration
+        return task.result()
+
+
+class FanOut:
+    """Runs sections concurrently within ``deadline``; see the module docstring."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+        self.degraded: list[str] = []
+        self._sections: list[Section[Any]] = []
+
+    def required(self, name: str, work: Coroutine[Any, Any, T]) -> Section[T]:
+        return self._start(name, work, required=True, default=None)
+
+    def optional(self, name: str, work: Coroutine[Any, Any, T], default: T) -> Section[T]:
+        return self._start(name, work, required=False, default=default)
+
+    def _start(self, name: str, work: Coroutine[Any, Any, T], *, required: bool, default: T | None) -> Section[T]:
+        section = Section(name, asyncio.ensure_future(work), required, default)
+        self._sections.append(section)
+        return section
+
+    async def __aenter__(self) -> FanOut:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None:
+            self._cancel_all()
+            return
+        await self._settle()
+
+    async def _settle(self) -> None:
+        pending = {section._task: section for section in self._sections}
+        try:
+            while pending:
+                done, _ = await asyncio.wait(
+                    pending, timeout=self.deadline.remaining(), return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:  # the deadline passed
+                    self._expire(pending.values())
+                    return
+                for task in done:
+                    section = pending.pop(task)
+                    error = task.exception()
+                    if error is None:
+                        continue
+                    if section.required:
+                        self._cancel_all()
+                        raise error
+                    self._degrade(section, error)
+        except asyncio.CancelledError:
+            self._cancel_all()
+            raise
+
+    def _expire(self, sections: Any) -> None:
+        self._cancel_all()
+        for section in sections:
+            if section.required:
+                raise UpstreamTimeout(section.name, "section", "request deadline exceeded")
+            self._degrade(section, None)
+
+    def _degrade(self, section: Section[Any], error: BaseException | None) -> None:
+        self.degraded.append(section.name)
+        if error is None:
+            log.warning("section %s degraded: request deadline exceeded", section.name)
+        elif isinstance(error, BFFError):
+            log.warning("section %s degraded: %s", section.name, error)
+        else:  # a bug, not an upstream failure: keep the traceback
+            log.error("section %s degraded by an unexpected error", section.name, exc_info=error)
+
+    def _cancel_all(self) -> None:
+        for section in self._sections:
+            section._task.cancel()
+            # Mark any error as retrieved so abandoned sections never log "never retrieved".
+            section._task.add_done_callback(_consume_outcome)
+
+
+def _consume_outcome(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+__all__ = ["FanOut", "Section"]

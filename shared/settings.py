@@ -1,0 +1,182 @@
+"""Process settings: one YAML file per process, environment overrides on top.
+
+The file is validated by pydantic into frozen models; an invalid file never starts a
+process. Every problem is reported as ``key.path: reason``, for example::
+
+    invalid configuration in mobile.yaml:
+      upstreams.catalog.policy.attempt_timeout: Input should be greater than 0 (got -1)
+
+Environment overrides use the ``BFF_`` prefix and ``__`` between levels, so
+``BFF_SERVER__PORT=9000`` sets ``server.port``. Values are read as YAML scalars
+(``BFF_HTTP__MAX_CONNECTIONS=64`` is an int, ``[a, b]`` a list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self, TypeVar
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from shared.errors import ConfigError
+from shared.policy import CallPolicy, FrozenModel
+
+ENV_PREFIX = "BFF_"
+
+
+class ServerSettings(FrozenModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: Larger request bodies are refused with 413.
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    #: Responses at least this large are gzip-compressed when the client accepts it.
+    gzip_min_bytes: int = Field(default=1024, ge=0)
+    #: Above any gateway's idle timeout, so the gateway closes idle connections first.
+    keepalive_seconds: float = Field(default=75.0, gt=0)
+
+
+class HttpSettings(FrozenModel):
+    #: The upstream transport, chosen by measurement (see bench/RESULTS.md).
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    #: Upper bound on pooled connections to all upstreams together.
+    max_connections: int = Field(default=512, gt=0)
+    keepalive_seconds: float = Field(default=30.0, gt=0)
+
+
+class UpstreamSettings(FrozenModel):
+    """Where an upstream lives and how it is called; omitted keys keep code defaults."""
+
+    #: Region name → base URL. Empty means the upstream's local stand-in addresses.
+    regions: dict[str, str] = Field(default_factory=dict)
+    #: Regions in the order they are tried; defaults to the order of ``regions``.
+    failover_order: list[str] | None = None
+    #: Overrides for every operation of this upstream (only the keys written here).
+    policy: CallPolicy | None = None
+    #: Per-operation overrides, by operation name.
+    operations: dict[str, CallPolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _failover_names_known_regions(self) -> Self:
+        if self.failover_order is None:
+            return self
+        if self.regions:
+            unknown = [name for name in self.failover_order if name not in self.regions]
+            if unknown:
+                raise ValueError(f"unknown region(s) {unknown} in failover_order; regions are {sorted(self.regions)}")
+        if len(set(self.failover_order)) != len(self.failover_order):
+            raise ValueError(f"failover_order lists a region twice: {self.failover_order}")
+        if not self.failover_order:
+            raise ValueError("failover_order must name at least one region")
+        return self
+
+    @model_validator(mode="after")
+    def _region_urls_are_http(self) -> Self:
+        for name, url in self.regions.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"region {name!r}: base URL must start with http:// or https://, got {url!r}")
+        return self
+
+
+class ProcessSettings(FrozenModel):
+    """Settings every BFF process has. Processes subclass it to add their own keys."""
+
+    server: ServerSettings = ServerSettings()
+    http: HttpSettings = HttpSettings()
+    #: Budget for one inbound request, shared by all its upstream calls.
+    deadline_seconds: float = Field(default=2.0, gt=0, le=60)
+    upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
+
+
+def load_settings(
+    model: type[SettingsT],
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> SettingsT:
+    """Read ``path`` (if any), apply ``BFF_*`` overrides from ``environ``, validate.
+
+    Raises ``ConfigError`` naming each offending key; never returns a half-valid object.
+    """
+    source = str(path) if path is not None else "defaults"
+    data: dict[str, Any] = _read_yaml(path) if path is not None else {}
+    overrides = _env_overrides(environ or {})
+    if overrides:
+        source += " + environment"
+        _deep_merge(data, overrides)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _problems(exc)) from exc
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [("<file>", f"cannot read: {exc.strerror}")]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "<file>"
+        raise ConfigError(str(path), [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [("<root>", f"must be a mapping of keys, got {type(data).__name__}")])
+    return data
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "BFF_CONFIG":
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(keys):
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = overrides
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return overrides
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "<root>"
+        reason = error["msg"]
+        if error["type"] == "extra_forbidden":
+            reason = "unknown key (check the spelling; see docs/sre-guide.md for every key)"
+        elif "input" in error and not isinstance(error["input"], dict | list):
+            reason += f" (got {error['input']!r})"
+        problems.append((key, reason))
+    return problems
+
+
+__all__ = [
+    "ENV_PREFIX",
+    "HttpSettings",
+    "ProcessSettings",
+    "ServerSettings",
+    "UpstreamSettings",
+    "load_settings",
+]

@@ -1,0 +1,79 @@
+"""Operations of the catalog service and the typed client screens use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared import Deadline, Operation, UpstreamClient, UpstreamRejected
+from upstreams.catalog.models import Product, ProductList, SearchResult
+
+#: The stand-in (and the real service) refuse larger batches.
+MAX_BATCH = 100
+
+GET_PRODUCT = Operation(
+    upstream="catalog",
+    name="get_product",
+    method="GET",
+    path="/products/{product_id}",
+    response=Product,
+    idempotent=True,
+)
+GET_PRODUCTS = Operation(
+    upstream="catalog",
+    name="get_products",
+    method="GET",
+    path="/products",
+    response=ProductList,
+    idempotent=True,
+)
+GET_RELATED = Operation(
+    upstream="catalog",
+    name="get_related",
+    method="GET",
+    path="/products/{product_id}/related",
+    response=ProductList,
+    idempotent=True,
+)
+SEARCH = Operation(
+    upstream="catalog",
+    name="search",
+    method="GET",
+    path="/search",
+    response=SearchResult,
+    idempotent=True,
+)
+
+
+class CatalogClient:
+    def __init__(self, upstream: UpstreamClient) -> None:
+        self._upstream = upstream
+
+    async def product(self, product_id: int, *, deadline: Deadline) -> Product | None:
+        """One product, or ``None`` if the catalog does not know the id."""
+        try:
+            return await self._upstream.call(GET_PRODUCT, path_params={"product_id": product_id}, deadline=deadline)
+        except UpstreamRejected as exc:
+            if exc.upstream_status == 404:
+                return None
+            raise
+
+    async def products(self, product_ids: Sequence[int], *, deadline: Deadline) -> dict[int, Product]:
+        """Products by id in one call; unknown ids are absent from the result."""
+        if not product_ids:
+            return {}
+        ids = list(dict.fromkeys(product_ids))[:MAX_BATCH]
+        answer = await self._upstream.call(
+            GET_PRODUCTS, params={"ids": ",".join(map(str, ids))}, deadline=deadline
+        )
+        return {product.id: product for product in answer.items}
+
+    async def related(self, product_id: int, limit: int, *, deadline: Deadline) -> list[Product]:
+        answer = await self._upstream.call(
+            GET_RELATED, path_params={"product_id": product_id}, params={"limit": limit}, deadline=deadline
+        )
+        return answer.items
+
+    async def search(self, query: str, limit: int, offset: int, *, deadline: Deadline) -> SearchResult:
+        return await self._upstream.call(
+            SEARCH, params={"q": query, "limit": limit, "offset": offset}, deadline=deadline
+        )

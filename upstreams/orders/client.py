@@ -1,0 +1,63 @@
+"""Operations of the orders service and the typed client screens use."""
+
+from __future__ import annotations
+
+from shared import IDEMPOTENCY_HEADER, Deadline, Operation, UpstreamClient, UpstreamRejected
+from upstreams.orders.models import NewOrder, Order, OrderPage
+
+LIST_ORDERS = Operation(
+    upstream="orders",
+    name="list_orders",
+    method="GET",
+    path="/users/{user_id}/orders",
+    response=OrderPage,
+    idempotent=True,
+)
+GET_ORDER = Operation(
+    upstream="orders",
+    name="get_order",
+    method="GET",
+    path="/orders/{order_id}",
+    response=Order,
+    idempotent=True,
+)
+#: Not idempotent by itself; the Idempotency-Key it always carries makes a repeat safe.
+CREATE_ORDER = Operation(
+    upstream="orders",
+    name="create_order",
+    method="POST",
+    path="/orders",
+    response=Order,
+    idempotent=False,
+)
+
+
+class OrdersClient:
+    def __init__(self, upstream: UpstreamClient) -> None:
+        self._upstream = upstream
+
+    async def page(self, user_id: int, limit: int, cursor: str | None, *, deadline: Deadline) -> OrderPage:
+        """A page of the user's orders, newest first. ``cursor`` is the upstream's own."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._upstream.call(
+            LIST_ORDERS, path_params={"user_id": user_id}, params=params, deadline=deadline
+        )
+
+    async def order(self, order_id: str, *, deadline: Deadline) -> Order | None:
+        try:
+            return await self._upstream.call(GET_ORDER, path_params={"order_id": order_id}, deadline=deadline)
+        except UpstreamRejected as exc:
+            if exc.upstream_status == 404:
+                return None
+            raise
+
+    async def create(self, order: NewOrder, idempotency_key: str, *, deadline: Deadline) -> Order:
+        """Create an order; the same key and body return the same order, never a second one."""
+        return await self._upstream.call(
+            CREATE_ORDER,
+            json=order.model_dump(mode="json"),
+            headers={IDEMPOTENCY_HEADER: idempotency_key},
+            deadline=deadline,
+        )

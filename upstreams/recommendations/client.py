@@ -1,0 +1,26 @@
+"""Operations of the recommendations service and the typed client screens use."""
+
+from __future__ import annotations
+
+from shared import Deadline, Operation, UpstreamClient
+from upstreams.recommendations.models import Recommendation, RecommendationList
+
+GET_RECOMMENDATIONS = Operation(
+    upstream="recommendations",
+    name="get_recommendations",
+    method="GET",
+    path="/users/{user_id}/recommendations",
+    response=RecommendationList,
+    idempotent=True,
+)
+
+
+class RecommendationsClient:
+    def __init__(self, upstream: UpstreamClient) -> None:
+        self._upstream = upstream
+
+    async def for_user(self, user_id: int, limit: int, *, deadline: Deadline) -> list[Recommendation]:
+        answer = await self._upstream.call(
+            GET_RECOMMENDATIONS, path_params={"user_id": user_id}, params={"limit": limit}, deadline=deadline
+        )
+        return answer.items
