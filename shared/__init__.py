@@ -11,6 +11,7 @@ from shared.errors import (
     ClientError,
     ConfigError,
     Conflict,
+    ContentTooLarge,
     NotFound,
     Unauthenticated,
     UnprocessableContent,
@@ -26,7 +27,7 @@ from shared.health import Readiness
 from shared.http import Transport, UpstreamResponse, create_transport
 from shared.middleware import current_request_id
 from shared.openapi import breaking_changes, build_openapi
-from shared.operations import Operation, UpstreamSpec
+from shared.operations import CallExample, Operation, UpstreamSpec
 from shared.pii import PII, mask_email, mask_phone, mask_text, pii_fields
 from shared.policy import CallPolicy, FrozenModel
 from shared.process import ProcessSpec
@@ -40,10 +41,12 @@ __all__ = [
     "PII",
     "BFFError",
     "BadRequest",
+    "CallExample",
     "CallPolicy",
     "ClientError",
     "ConfigError",
     "Conflict",
+    "ContentTooLarge",
     "Deadline",
     "Endpoint",
     "FanOut",

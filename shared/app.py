@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from shared.endpoints import Endpoint
 from shared.health import Readiness, health_routes
+from shared.middleware.body_limit import BodyLimitMiddleware
 from shared.middleware.request_id import RequestIdMiddleware
 from shared.problems import EXCEPTION_HANDLERS
 from shared.responses import JSONResponse
@@ -61,6 +62,7 @@ def build_app(
     ]
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
     ]
     app = Starlette(
@@ -68,7 +70,6 @@ def build_app(
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=managed,
-        max_body_size=settings.server.max_body_bytes,
     )
     app.state.readiness = readiness
     app.state.settings = settings

@@ -11,6 +11,7 @@ httpx, pydantic) are translated once, at the edge where they occur, with
     │   ├── Unauthenticated         401: no or invalid caller identity
     │   ├── NotFound                404: the resource does not exist
     │   ├── Conflict                409: the request conflicts with current state
+    │   ├── ContentTooLarge         413: the request body exceeds server.max_body_bytes
     │   └── UnprocessableContent    422: well-formed but semantically invalid
     └── UpstreamError               a call to an upstream service did not give a usable answer
         ├── UpstreamUnavailable     503: no region could be reached (connect refused, dropped)
@@ -82,6 +83,12 @@ class Conflict(ClientError):
     status = 409
     type_slug = "conflict"
     title = "Conflict"
+
+
+class ContentTooLarge(ClientError):
+    status = 413
+    type_slug = "content-too-large"
+    title = "Content too large"
 
 
 class UnprocessableContent(ClientError):
@@ -171,6 +178,7 @@ __all__ = [
     "ClientError",
     "ConfigError",
     "Conflict",
+    "ContentTooLarge",
     "NotFound",
     "Unauthenticated",
     "UnprocessableContent",

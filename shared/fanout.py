@@ -33,24 +33,22 @@ log = logging.getLogger("bff.fanout")
 class Section(Generic[T]):
     """A handle on one section's result; ``value`` is readable after the block ends."""
 
-    __slots__ = ("_task", "default", "name", "required")
+    __slots__ = ("_task", "default", "degraded", "name", "required")
 
     def __init__(self, name: str, task: asyncio.Task[T], required: bool, default: T | None) -> None:
         self.name = name
         self._task = task
         self.required = required
         self.default = default
+        self.degraded = False
 
     @property
     def value(self) -> T:
-        task = self._task
-        if not task.done():
-            raise RuntimeError(f"section {self.name!r} read before its fan-out finished")
-        if task.cancelled() or task.exception() is not None:
-            if self.required:
-                raise RuntimeError(f"required section {self.name!r} has no value")
+        if self.degraded:
             return self.default  # type: ignore[return-value]  # optional: default given at declaration
-        return task.result()
+        if not self._task.done():
+            raise RuntimeError(f"section {self.name!r} read before its fan-out finished")
+        return self._task.result()
 
 
 class FanOut:
@@ -91,7 +89,7 @@ class FanOut:
                     pending, timeout=self.deadline.remaining(), return_when=asyncio.FIRST_COMPLETED
                 )
                 if not done:  # the deadline passed
-                    self._expire(pending.values())
+                    await self._expire(list(pending.values()))
                     return
                 for task in done:
                     section = pending.pop(task)
@@ -106,14 +104,17 @@ class FanOut:
             self._cancel_all()
             raise
 
-    def _expire(self, sections: Any) -> None:
+    async def _expire(self, sections: list[Section[Any]]) -> None:
         self._cancel_all()
+        # Let cancelled sections unwind (close their connections) before answering.
+        await asyncio.gather(*(section._task for section in sections), return_exceptions=True)
         for section in sections:
             if section.required:
                 raise UpstreamTimeout(section.name, "section", "request deadline exceeded")
             self._degrade(section, None)
 
     def _degrade(self, section: Section[Any], error: BaseException | None) -> None:
+        section.degraded = True
         self.degraded.append(section.name)
         if error is None:
             log.warning("section %s degraded: request deadline exceeded", section.name)

@@ -199,7 +199,12 @@ def _schema_changes(
         return [f"{where}: type changed from {old.get('type')} to {new.get('type')}"]
     if old.get("type") == "array":
         return _schema_changes(
-            f"{where}[]", old.get("items", {}), new.get("items", {}), old_schemas, new_schemas, output=output,
+            f"{where}[]",
+            old.get("items", {}),
+            new.get("items", {}),
+            old_schemas,
+            new_schemas,
+            output=output,
             depth=depth + 1,
         )
     old_props, new_props = old.get("properties", {}), new.get("properties", {})

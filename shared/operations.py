@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel
@@ -28,6 +28,16 @@ from shared.types import ASGIApp
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ModelT_co = TypeVar("ModelT_co", bound=BaseModel, covariant=True)
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallExample:
+    """A valid call of an operation, used by the generic contract test against the stand-in."""
+
+    path_params: Mapping[str, str | int] = field(default_factory=dict)
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    json: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,8 @@ class Operation(Generic[ModelT_co]):
     idempotent: bool
     #: This operation's default policy; ``None`` uses the upstream's default.
     policy: CallPolicy | None = None
+    #: A call that must succeed against the stand-in (the contract test makes it).
+    example: CallExample | None = None
 
     def render_path(self, path_params: Mapping[str, str | int] | None) -> str:
         if not path_params:
@@ -95,4 +107,4 @@ class UpstreamSpec:
         return [op.name for op in self.operations]
 
 
-__all__ = ["Method", "Operation", "StandinFactory", "UpstreamSpec"]
+__all__ = ["CallExample", "Method", "Operation", "StandinFactory", "UpstreamSpec"]

@@ -81,9 +81,7 @@ class _ServerGroup:
         ports = dict(ports or {})
         unknown = sorted(set(ports) - set(apps))
         if unknown:
-            raise ValueError(
-                f"ports given for unknown apps {unknown}; known apps: {sorted(apps)}"
-            )
+            raise ValueError(f"ports given for unknown apps {unknown}; known apps: {sorted(apps)}")
         self.host = host
         self.sockets: dict[str, socket.socket] = {}
         self.servers: dict[str, uvicorn.Server] = {}
@@ -119,9 +117,7 @@ class _ServerGroup:
         try:
             sock = self.sockets[name]
         except KeyError:
-            raise KeyError(
-                f"no app named {name!r}; known apps: {sorted(self.sockets)}"
-            ) from None
+            raise KeyError(f"no app named {name!r}; known apps: {sorted(self.sockets)}") from None
         port: int = sock.getsockname()[1]
         return port
 
@@ -150,9 +146,7 @@ class _ServerGroup:
         except SystemExit as exc:
             # uvicorn calls sys.exit() when the app's lifespan startup fails; in a task
             # SystemExit would escape the event loop, so it becomes an ordinary error.
-            raise ServerStartupError(
-                f"app {name!r} failed to start (lifespan startup failed, see the log)"
-            ) from exc
+            raise ServerStartupError(f"app {name!r} failed to start (lifespan startup failed, see the log)") from exc
 
     async def serve(self) -> None:
         """Serve until every server exits; stop all if one fails or on cancel."""
@@ -193,9 +187,7 @@ async def serve_apps(
     called once every server accepts connections, with each app's base URL (e.g. to
     print them). A second SIGINT skips the graceful shutdown.
     """
-    group = _ServerGroup(
-        apps, host, ports, lifespan=lifespan, graceful_shutdown_s=graceful_shutdown_s
-    )
+    group = _ServerGroup(apps, host, ports, lifespan=lifespan, graceful_shutdown_s=graceful_shutdown_s)
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
 
@@ -210,7 +202,8 @@ async def serve_apps(
                 handled.append(sig)
 
     async def announce() -> None:
-        while not group.all_started:
+        # uvicorn offers no startup event, only the `started` flag, so poll it.
+        while not group.all_started:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         if on_started is not None:
             on_started({name: group.url(name) for name in group.servers})
@@ -278,9 +271,7 @@ class ServerThread:
 
     def _started_group(self) -> _ServerGroup:
         if self._group is None:
-            raise RuntimeError(
-                "ServerThread is not started; call start() or use `with`"
-            )
+            raise RuntimeError("ServerThread is not started; call start() or use `with`")
         return self._group
 
     def start(self) -> None:
@@ -290,9 +281,7 @@ class ServerThread:
         server fails to start or is not up within ``startup_timeout_s``.
         """
         if self._group is not None:
-            raise RuntimeError(
-                "ServerThread is already started; a ServerThread runs once"
-            )
+            raise RuntimeError("ServerThread is already started; a ServerThread runs once")
         group = _ServerGroup(
             self._apps,
             self._host,
@@ -302,9 +291,7 @@ class ServerThread:
         )
         self._group = group
         names = ", ".join(sorted(self._apps))
-        self._thread = threading.Thread(
-            target=self._run, name=f"ServerThread({names})", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"ServerThread({names})", daemon=True)
         self._thread.start()
 
         deadline = time.monotonic() + self._startup_timeout_s
@@ -316,9 +303,7 @@ class ServerThread:
             if time.monotonic() > deadline:
                 self.stop()
                 waiting = sorted(n for n, s in group.servers.items() if not s.started)
-                raise ServerStartupError(
-                    f"servers {waiting} not up within {self._startup_timeout_s} s"
-                )
+                raise ServerStartupError(f"servers {waiting} not up within {self._startup_timeout_s} s")
             time.sleep(0.005)
 
     def _run(self) -> None:

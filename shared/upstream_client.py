@@ -129,7 +129,9 @@ class UpstreamClient:
         except TransportConnectError as exc:
             raise UpstreamUnavailable(self.name, operation.name, f"cannot connect: {exc}", region=region.name) from exc
         except TransportError as exc:
-            raise UpstreamUnavailable(self.name, operation.name, f"connection failed: {exc}", region=region.name) from exc
+            raise UpstreamUnavailable(
+                self.name, operation.name, f"connection failed: {exc}", region=region.name
+            ) from exc
 
     def _answer(self, operation: Operation[ModelT], region: Region, response: UpstreamResponse) -> ModelT:
         status = response.status

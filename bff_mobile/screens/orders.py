@@ -11,9 +11,7 @@ from upstreams.catalog.models import Product
 from upstreams.orders.models import NewOrder, NewOrderLine, Order
 
 
-async def order_list(
-    deps: MobileDeps, user_id: int, limit: int, position: str | None, deadline: Deadline
-) -> OrderList:
+async def order_list(deps: MobileDeps, user_id: int, limit: int, position: str | None, deadline: Deadline) -> OrderList:
     try:
         page = await deps.orders.page(user_id, limit, position, deadline=deadline)
     except UpstreamRejected as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
 import aiohttp
@@ -62,7 +61,7 @@ class AiohttpTransport:
             ) as response:
                 payload = await response.read()
                 return UpstreamResponse(response.status, response.headers, payload)
-        except asyncio.TimeoutError as exc:  # covers aiohttp's ServerTimeoutError family
+        except TimeoutError as exc:  # covers aiohttp's ServerTimeoutError family
             raise TransportTimeout(f"no complete answer within {timeout:.3f}s") from exc
         except aiohttp.ClientConnectorError as exc:
             raise TransportConnectError(str(exc)) from exc

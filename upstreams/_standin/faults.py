@@ -29,24 +29,16 @@ class Faults(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     latency_ms: float = Field(0, ge=0, le=600_000, description="delay added to every request")
-    jitter_ms: float = Field(
-        0, ge=0, le=600_000, description="extra delay, uniform in [0, jitter_ms]"
-    )
-    error_rate: float = Field(
-        0, ge=0, le=1, description="probability of answering with error_status"
-    )
+    jitter_ms: float = Field(0, ge=0, le=600_000, description="extra delay, uniform in [0, jitter_ms]")
+    error_rate: float = Field(0, ge=0, le=1, description="probability of answering with error_status")
     error_status: int = Field(503, description="status of injected errors: 5xx, 408 or 429")
-    retry_after_s: int | None = Field(
-        None, ge=0, description="Retry-After header on injected errors"
-    )
+    retry_after_s: int | None = Field(None, ge=0, description="Retry-After header on injected errors")
     hang: bool = Field(False, description="never answer, until cleared or the client leaves")
     drop: bool = Field(False, description="start a response, then close the connection")
     garbage: bool = Field(False, description="answer 200 with a body that is not JSON")
     wrong_shape: bool = Field(False, description="answer 200 with JSON of the wrong shape")
     down: bool = Field(False, description="region down: drop every connection at once")
-    slow_body_ms: float = Field(
-        0, ge=0, le=60_000, description="delay between small chunks of the body"
-    )
+    slow_body_ms: float = Field(0, ge=0, le=60_000, description="delay between small chunks of the body")
 
     @field_validator("error_status")
     @classmethod

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TypeVar
 
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from upstreams._standin.responses import StandinError
 
-__all__ = ["path_int", "query_choice", "query_ids", "query_int"]
+__all__ = ["json_body", "path_int", "query_choice", "query_ids", "query_int", "validation_problem"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def _parse_int(raw: str) -> int | None:
@@ -50,14 +54,10 @@ def query_ids(request: Request, name: str = "ids", *, max_count: int = 100) -> l
     """
     raw = request.query_params.get(name)
     if not raw:
-        raise StandinError(
-            400, f"invalid_{name}", f"{name} is required: comma-separated ids like 1,2,3"
-        )
+        raise StandinError(400, f"invalid_{name}", f"{name} is required: comma-separated ids like 1,2,3")
     parts = raw.split(",")
     if len(parts) > max_count:
-        raise StandinError(
-            400, f"too_many_{name}", f"at most {max_count} {name} per request, got {len(parts)}"
-        )
+        raise StandinError(400, f"too_many_{name}", f"at most {max_count} {name} per request, got {len(parts)}")
     ids = [_parse_int(part) for part in parts]
     bad = [part for part, value in zip(parts, ids, strict=True) if value is None]
     if bad:
@@ -72,7 +72,26 @@ def query_ids(request: Request, name: str = "ids", *, max_count: int = 100) -> l
 def query_choice(request: Request, name: str, choices: Collection[str]) -> str:
     """Required query parameter ``name`` from ``choices``; 400 ``invalid_<name>`` otherwise."""
     raw = request.query_params.get(name)
-    if raw not in choices:
+    if raw is None or raw not in choices:
         allowed = ", ".join(sorted(choices))
         raise StandinError(400, f"invalid_{name}", f"{name} must be one of {allowed}, got {raw!r}")
     return raw
+
+
+def validation_problem(exc: ValidationError, error: str) -> StandinError:
+    """A 422 ``error`` naming each invalid field (400 ``invalid_json`` for broken JSON)."""
+    problems = []
+    for problem in exc.errors(include_url=False):
+        if problem["type"] == "json_invalid":
+            return StandinError(400, "invalid_json", f"the body must be JSON: {problem['msg']}")
+        field = ".".join(str(part) for part in problem["loc"]) or "body"
+        problems.append(f"{field}: {problem['msg']} (got {problem['input']!r})")
+    return StandinError(422, error, "; ".join(problems))
+
+
+async def json_body(request: Request, model: type[ModelT], error: str) -> ModelT:
+    """The request body validated as ``model``; see ``validation_problem`` for errors."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise validation_problem(exc, error) from exc

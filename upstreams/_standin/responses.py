@@ -29,18 +29,12 @@ class StandinError(Exception):
         self.detail = detail
 
 
-def json_response(
-    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
+def json_response(content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """Serialize ``content`` with orjson (the stand-ins' hot path)."""
-    return Response(
-        orjson.dumps(content), status_code, headers, media_type="application/json"
-    )
+    return Response(orjson.dumps(content), status_code, headers, media_type="application/json")
 
 
-def error_response(
-    status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
-) -> Response:
+def error_response(status: int, error: str, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     """The stand-ins' error body with ``status``."""
     return json_response({"error": error, "detail": detail}, status, headers)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import Deadline, Operation, UpstreamClient, UpstreamRejected
+from shared import CallExample, Deadline, Operation, UpstreamClient, UpstreamRejected
 from upstreams.accounts.models import User
 
 GET_USER = Operation(
@@ -12,6 +12,7 @@ GET_USER = Operation(
     path="/users/{user_id}",
     response=User,
     idempotent=True,
+    example=CallExample(path_params={"user_id": 7}),
 )
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared import Deadline, Operation, UpstreamClient, UpstreamRejected
+from shared import (
+    CallExample,
+    Deadline,
+    Operation,
+    UpstreamClient,
+    UpstreamRejected,
+)
 from upstreams.catalog.models import Product, ProductList, SearchResult
 
 #: The stand-in (and the real service) refuse larger batches.
@@ -17,6 +23,7 @@ GET_PRODUCT = Operation(
     path="/products/{product_id}",
     response=Product,
     idempotent=True,
+    example=CallExample(path_params={"product_id": 42}),
 )
 GET_PRODUCTS = Operation(
     upstream="catalog",
@@ -25,6 +32,7 @@ GET_PRODUCTS = Operation(
     path="/products",
     response=ProductList,
     idempotent=True,
+    example=CallExample(params={"ids": "1,2,3"}),
 )
 GET_RELATED = Operation(
     upstream="catalog",
@@ -33,6 +41,7 @@ GET_RELATED = Operation(
     path="/products/{product_id}/related",
     response=ProductList,
     idempotent=True,
+    example=CallExample(path_params={"product_id": 42}, params={"limit": 5}),
 )
 SEARCH = Operation(
     upstream="catalog",
@@ -41,6 +50,7 @@ SEARCH = Operation(
     path="/search",
     response=SearchResult,
     idempotent=True,
+    example=CallExample(params={"q": "shoe", "limit": 5, "offset": 0}),
 )
 
 
@@ -62,9 +72,7 @@ class CatalogClient:
         if not product_ids:
             return {}
         ids = list(dict.fromkeys(product_ids))[:MAX_BATCH]
-        answer = await self._upstream.call(
-            GET_PRODUCTS, params={"ids": ",".join(map(str, ids))}, deadline=deadline
-        )
+        answer = await self._upstream.call(GET_PRODUCTS, params={"ids": ",".join(map(str, ids))}, deadline=deadline)
         return {product.id: product for product in answer.items}
 
     async def related(self, product_id: int, limit: int, *, deadline: Deadline) -> list[Product]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared import Deadline, Operation, UpstreamClient
+from shared import CallExample, Deadline, Operation, UpstreamClient
 from upstreams.inventory.models import StockList
 
 MAX_BATCH = 100
@@ -16,6 +16,7 @@ GET_STOCK = Operation(
     path="/stock",
     response=StockList,
     idempotent=True,
+    example=CallExample(params={"ids": "1,2,3", "region": "eu"}),
 )
 
 

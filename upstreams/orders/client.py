@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from shared import IDEMPOTENCY_HEADER, Deadline, Operation, UpstreamClient, UpstreamRejected
+from shared import (
+    IDEMPOTENCY_HEADER,
+    CallExample,
+    Deadline,
+    Operation,
+    UpstreamClient,
+    UpstreamRejected,
+)
 from upstreams.orders.models import NewOrder, Order, OrderPage
 
 LIST_ORDERS = Operation(
@@ -12,6 +19,7 @@ LIST_ORDERS = Operation(
     path="/users/{user_id}/orders",
     response=OrderPage,
     idempotent=True,
+    example=CallExample(path_params={"user_id": 7}, params={"limit": 3}),
 )
 GET_ORDER = Operation(
     upstream="orders",
@@ -20,6 +28,7 @@ GET_ORDER = Operation(
     path="/orders/{order_id}",
     response=Order,
     idempotent=True,
+    example=CallExample(path_params={"order_id": "o-000007-001"}),
 )
 #: Not idempotent by itself; the Idempotency-Key it always carries makes a repeat safe.
 CREATE_ORDER = Operation(
@@ -29,6 +38,10 @@ CREATE_ORDER = Operation(
     path="/orders",
     response=Order,
     idempotent=False,
+    example=CallExample(
+        json={"user_id": 7, "items": [{"product_id": 42, "quantity": 1}]},
+        headers={"Idempotency-Key": "contract-example-1"},
+    ),
 )
 
 

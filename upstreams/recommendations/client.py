@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import Deadline, Operation, UpstreamClient
+from shared import CallExample, Deadline, Operation, UpstreamClient
 from upstreams.recommendations.models import Recommendation, RecommendationList
 
 GET_RECOMMENDATIONS = Operation(
@@ -12,6 +12,7 @@ GET_RECOMMENDATIONS = Operation(
     path="/users/{user_id}/recommendations",
     response=RecommendationList,
     idempotent=True,
+    example=CallExample(path_params={"user_id": 7}, params={"limit": 10}),
 )
 
 

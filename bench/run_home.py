@@ -1,0 +1,426 @@
+"""Side-by-side load benchmark of ``GET /v1/home`` (see bench/README.md, bench/RESULTS.md).
+
+Starts the upstream stand-ins with a fixed added latency, then four servers, one worker
+each: bff_mobile (aiohttp transport, the default), bff_mobile with the httpx transport,
+a hand-written aiohttp aggregator (the ceiling) and a bare ASGI endpoint (the floor).
+wrk drives each in turn with identical settings, interleaved (A,B,C,D,A,B,C,D,...), and
+the table reports the median of the rounds. Every process started here is stopped on
+the way out, error or not::
+
+    .venv/bin/python bench/run_home.py                  # ~3 minutes
+    .venv/bin/python bench/run_home.py --rounds 2 --duration 15 --latency-ms 5
+
+CPU pinning (2-core machine): by default wrk and the stand-ins share CPU 0 and the
+target under test has CPU 1 to itself (the idle targets sleep). Every target thus gets
+the same one core, and the table shows each process's CPU use so a reader can tell
+whether the target or the stand-ins were the bottleneck. ``--pin none`` leaves
+placement to the kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from types import FrameType
+
+from harness import (
+    BenchError,
+    Child,
+    WrkResult,
+    cpu_seconds,
+    ensure_wrk,
+    http,
+    pinned,
+    require_free_port,
+    reset_stats,
+    run_wrk,
+    set_latency,
+    start,
+    upstream_requests,
+    wait_ready,
+)
+from pyspy import start_recording, summarize
+
+from upstreams.registry import registered_upstreams
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+PYTHON = sys.executable
+REFERENCE = "bff_mobile"
+CEILING = "aiohttp_aggregator"
+HTTPX_VARIANT = "bff_mobile[httpx]"
+ACCEPTANCE_RATIO = 0.5
+#: Users whose /v1/home every home target must answer identically before any load.
+CHECK_USERS = (1, 2, 500, 1000)
+#: Lets in-flight fan-outs finish after wrk stops, before upstream counters are read.
+SETTLE_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    port: int
+    command: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    ready_path: str = "/v1/home"
+    #: Whether it serves the real /v1/home fan-out (the bare floor does not).
+    fans_out: bool = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+TARGETS = (
+    Target(
+        REFERENCE,
+        8080,
+        (PYTHON, "-m", "shared.cli", "serve", "mobile"),
+        {"BFF_SERVER__PORT": "8080", "BFF_HTTP__TRANSPORT": "aiohttp"},
+        ready_path="/readyz",
+    ),
+    Target(
+        HTTPX_VARIANT,
+        8081,
+        (PYTHON, "-m", "shared.cli", "serve", "mobile"),
+        {"BFF_SERVER__PORT": "8081", "BFF_HTTP__TRANSPORT": "httpx"},
+        ready_path="/readyz",
+    ),
+    Target(CEILING, 8090, (PYTHON, str(BENCH_DIR / "aiohttp_aggregator.py"), "8090")),
+    Target("bare_asgi", 8099, (PYTHON, str(BENCH_DIR / "bare_asgi.py"), "8099"), fans_out=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One wrk run against one target, with what the processes spent meanwhile."""
+
+    target: str
+    round: int
+    wrk: WrkResult
+    upstream_calls: int
+    target_cpu_s: float
+    standins_cpu_s: float
+    wrk_cpu_s: float
+
+    def share(self, cpu_s: float) -> float:
+        """CPU seconds as a percentage of one core over the run."""
+        return 100 * cpu_s / self.wrk.duration_s
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Medians over a target's rounds; error counts are totals."""
+
+    target: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    upstream_calls_per_request: float
+    non2xx: int
+    socket_errors: int
+    cpu_ms_per_request: float
+    target_cpu_pct: float
+    standins_cpu_pct: float
+    wrk_cpu_pct: float
+
+    @classmethod
+    def of(cls, target: str, runs: Sequence[Run]) -> Summary:
+        def median(values: list[float]) -> float:
+            return statistics.median(values)
+
+        return cls(
+            target=target,
+            rps=median([r.wrk.rps for r in runs]),
+            p50_ms=median([r.wrk.p50_ms for r in runs]),
+            p99_ms=median([r.wrk.p99_ms for r in runs]),
+            upstream_calls_per_request=median([r.upstream_calls / max(r.wrk.requests, 1) for r in runs]),
+            non2xx=sum(r.wrk.non2xx for r in runs),
+            socket_errors=sum(r.wrk.socket_errors for r in runs),
+            cpu_ms_per_request=median([1000 * r.target_cpu_s / max(r.wrk.requests, 1) for r in runs]),
+            target_cpu_pct=median([r.share(r.target_cpu_s) for r in runs]),
+            standins_cpu_pct=median([r.share(r.standins_cpu_s) for r in runs]),
+            wrk_cpu_pct=median([r.share(r.wrk_cpu_s) for r in runs]),
+        )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=12, help="seconds per measured wrk run (default 12)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported (default 3)")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of unrecorded load per target first")
+    parser.add_argument("--connections", type=int, default=32, help="wrk -c (default 32)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk -t (default 1)")
+    parser.add_argument("--latency-ms", type=float, default=2, help="latency added by every stand-in (default 2)")
+    parser.add_argument(
+        "--pin", choices=["split", "none"], default="split", help="split: wrk+stand-ins on CPU 0, target on CPU 1"
+    )
+    parser.add_argument(
+        "--targets", nargs="+", choices=[t.name for t in TARGETS], default=[t.name for t in TARGETS], metavar="NAME"
+    )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        choices=[t.name for t in TARGETS],
+        metavar="NAME",
+        help="after the rounds, sample NAME with py-spy under the same load (repeatable)",
+    )
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "out", help="logs and raw results (default bench/out)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0:
+        parser.error("--rounds must be at least 1 and --duration positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    targets = [t for t in TARGETS if t.name in args.targets]
+    load_cpu, target_cpu = ("0", "1") if args.pin == "split" else (None, None)
+    standin_urls = sorted({url for spec in registered_upstreams() for url in spec.local_regions.values()})
+    wrk = ensure_wrk()
+
+    # SIGTERM unwinds like Ctrl-C does, so the ExitStack below stops every child.
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        for port in [int(url.rsplit(":", 1)[1]) for url in standin_urls] + [t.port for t in targets]:
+            require_free_port(port)
+        with contextlib.ExitStack() as running:
+            standins = start("standins", pinned(load_cpu, [PYTHON, "-m", "shared.cli", "standins"]), {}, args.out)
+            running.callback(standins.stop)
+            children = {}
+            for target in targets:
+                child = start(target.name, pinned(target_cpu, target.command), target.env, args.out)
+                running.callback(child.stop)
+                children[target.name] = child
+            for url in standin_urls:
+                wait_ready(f"{url}/_health", standins)
+            for target in targets:
+                wait_ready(target.url + target.ready_path, children[target.name])
+            set_latency(standin_urls, args.latency_ms)
+            check_same_answers([t for t in targets if t.fans_out])
+
+            def load(target: Target, seconds: float) -> WrkResult:
+                command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+                command += ["--latency", "-s", str(BENCH_DIR / "home.lua"), target.url + "/v1/home"]
+                return run_wrk(pinned(load_cpu, command), seconds)
+
+            print(f"warming up each target for {args.warmup:g}s ...", flush=True)
+            for target in targets:
+                load(target, args.warmup)
+            runs = []
+            for round_no in range(1, args.rounds + 1):
+                for target in targets:
+                    run = measure(target, round_no, load, args.duration, children[target.name], standins, standin_urls)
+                    (args.out / f"wrk-{target.name}-{round_no}.txt").write_text(run.wrk.output)
+                    runs.append(run)
+                    print(_progress(run), flush=True)
+            for child in [standins, *children.values()]:
+                child.check_alive()
+            profiles = [
+                profile(target, children[target.name].pid, load, args.duration, load_cpu, args.out)
+                for target in targets
+                if target.name in args.profile
+            ]
+    except BenchError as exc:
+        print(f"run_home: {exc}", file=sys.stderr)
+        return 1
+
+    summaries = [Summary.of(t.name, [r for r in runs if r.target == t.name]) for t in targets]
+    report = render_report(args, summaries)
+    print("\n" + report)
+    for text in profiles:
+        print(text)
+    (args.out / "home-latest.md").write_text(report)
+    raw = {"settings": _settings(args), "machine": machine_facts(), "runs": [_run_json(r) for r in runs]}
+    (args.out / "home-latest.json").write_text(json.dumps(raw, indent=2))
+    return 0
+
+
+def measure(
+    target: Target,
+    round_no: int,
+    load: Callable[[Target, float], WrkResult],
+    duration_s: float,
+    child: Child,
+    standins: Child,
+    standin_urls: Sequence[str],
+) -> Run:
+    reset_stats(standin_urls)
+    cpu_before = cpu_seconds(child.pid), cpu_seconds(standins.pid)
+    # wrk is our only child that exits during a run, so the children's rusage delta is wrk's.
+    wrk_before = _children_cpu()
+    result = load(target, duration_s)
+    wrk_cpu = _children_cpu() - wrk_before
+    time.sleep(SETTLE_S)
+    cpu_after = cpu_seconds(child.pid), cpu_seconds(standins.pid)
+    calls = upstream_requests(standin_urls)
+    return Run(
+        target=target.name,
+        round=round_no,
+        wrk=result,
+        upstream_calls=calls,
+        target_cpu_s=cpu_after[0] - cpu_before[0],
+        standins_cpu_s=cpu_after[1] - cpu_before[1],
+        wrk_cpu_s=wrk_cpu,
+    )
+
+
+def profile(
+    target: Target,
+    pid: int,
+    load: Callable[[Target, float], WrkResult],
+    seconds: float,
+    cpus: str | None,
+    out: Path,
+) -> str:
+    """Sample ``target`` with py-spy under the benchmark's load; returns the summary."""
+    raw_path = out / f"profile-{target.name}.collapsed.txt"
+    print(f"profiling {target.name} with py-spy for {seconds:g}s ...", flush=True)
+    recorder = start_recording(pid, seconds, raw_path, cpus)
+    load(target, seconds + 2)  # the load outlasts the recording, which starts a little late
+    _, stderr = recorder.communicate(timeout=30)
+    if recorder.returncode != 0:
+        raise BenchError(f"py-spy failed (exit {recorder.returncode}): {stderr.decode(errors='replace')[-500:]}")
+    text = f"py-spy profile of {target.name}, {seconds:g}s under the same load:\n" + summarize(raw_path)
+    (out / f"profile-{target.name}.txt").write_text(text)
+    return text
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def check_same_answers(targets: Sequence[Target]) -> None:
+    """Refuse to compare servers that do not answer the same thing."""
+    for uid in CHECK_USERS:
+        answers = {}
+        for target in targets:
+            status, body = http("GET", target.url + "/v1/home", headers={"X-User-Id": str(uid)})
+            if status != 200:
+                raise BenchError(f"{target.name} answered {status} to /v1/home for user {uid}: {body!r}")
+            answers[target.name] = body
+        reference_name, reference = next(iter(answers.items()))
+        for name, body in answers.items():
+            difference = first_difference(reference, body)
+            if difference:
+                raise BenchError(
+                    f"{name} and {reference_name} answer /v1/home for user {uid} differently at {difference}"
+                )
+
+
+def first_difference(a: object, b: object, path: str = "$") -> str | None:
+    """Where two JSON values first differ (a JSONPath-ish string), or None if equal."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys()):
+            if key not in a or key not in b:
+                return f"{path}.{key} (present on one side only)"
+            found = first_difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{path} (lengths {len(a)} and {len(b)})"
+        for index, (left, right) in enumerate(zip(a, b, strict=True)):
+            found = first_difference(left, right, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return None if a == b and type(a) is type(b) else f"{path} ({a!r} vs {b!r})"
+
+
+def render_report(args: argparse.Namespace, summaries: Sequence[Summary]) -> str:
+    facts = machine_facts()
+    lines = [
+        f"command: {' '.join([Path(PYTHON).name, 'bench/run_home.py', *(sys.argv[1:])])}",
+        f"machine: {facts['nproc']} CPUs, {facts['cpu_model']}; Python {facts['python']}; {facts['versions']}",
+        f"settings: {json.dumps(_settings(args))}",
+        "",
+        "| target | req/s | p50 ms | p99 ms | upstream calls/req | non-2xx | socket errors "
+        "| target CPU ms/req | target CPU % | stand-ins CPU % | wrk CPU % |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        lines.append(
+            f"| {s.target} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.upstream_calls_per_request:.2f} "
+            f"| {s.non2xx} | {s.socket_errors} | {s.cpu_ms_per_request:.3f} | {s.target_cpu_pct:.0f} "
+            f"| {s.standins_cpu_pct:.0f} | {s.wrk_cpu_pct:.0f} |"
+        )
+    by_name = {s.target: s for s in summaries}
+    lines.append("")
+    if REFERENCE in by_name and CEILING in by_name:
+        ours, ceiling = by_name[REFERENCE], by_name[CEILING]
+        ratio = ours.rps / ceiling.rps if ceiling.rps else 0.0
+        verdict = "met" if ratio >= ACCEPTANCE_RATIO else "NOT met"
+        lines.append(
+            f"{REFERENCE} / {CEILING} throughput: {ratio:.2f}x (acceptance bar >= {ACCEPTANCE_RATIO}x: {verdict})"
+        )
+        if ceiling.cpu_ms_per_request:
+            cost = ours.cpu_ms_per_request / ceiling.cpu_ms_per_request
+            lines.append(f"{REFERENCE} spends {cost:.2f}x the CPU per request of {CEILING}")
+    if REFERENCE in by_name and HTTPX_VARIANT in by_name and by_name[REFERENCE].rps:
+        ratio = by_name[HTTPX_VARIANT].rps / by_name[REFERENCE].rps
+        lines.append(f"transport: {HTTPX_VARIANT} / {REFERENCE} (aiohttp) throughput: {ratio:.2f}x")
+    return "\n".join(lines) + "\n"
+
+
+def _progress(run: Run) -> str:
+    w = run.wrk
+    return (
+        f"round {run.round} {run.target:<20} {w.rps:8,.0f} req/s  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:7.2f} ms"
+        f"  calls/req {run.upstream_calls / max(w.requests, 1):.2f}  non-2xx {w.non2xx}"
+        f"  CPU target {run.share(run.target_cpu_s):.0f}% stand-ins {run.share(run.standins_cpu_s):.0f}%"
+    )
+
+
+def _settings(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s --timeout 10s --latency -s bench/home.lua",
+        "rounds": args.rounds,
+        "warmup_s": args.warmup,
+        "standin_latency_ms": args.latency_ms,
+        "pin": "wrk+stand-ins on CPU 0, target on CPU 1" if args.pin == "split" else "none",
+    }
+
+
+def machine_facts() -> dict[str, object]:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), platform.processor())
+    packages = ("aiohttp", "uvicorn", "starlette", "httpx", "pydantic", "uvloop", "orjson")
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "versions": ", ".join(f"{p} {version(p)}" for p in packages) + f"; {wrk_version.split(' Copyright')[0]}",
+    }
+
+
+def _run_json(run: Run) -> dict[str, object]:
+    data = asdict(run)
+    data["wrk"] = {k: v for k, v in data["wrk"].items() if k != "output"}
+    return data
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Every kind of bad input gets a precise 4xx problem naming the field; never a 500."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+USER = {"X-User-Id": "7"}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": "0"}, "limit"), ({"limit": "51"}, "limit"), ({"limit": "ten"}, "limit"), ({"cursor": "%%%"}, "cursor")],
+)
+async def test_malformed_paging_is_400_naming_the_field(
+    mobile: httpx.AsyncClient, params: dict[str, str], field: str
+) -> None:
+    answer = await mobile.get("/v1/orders", params=params, headers=USER)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["field"] == field
+
+
+async def test_create_without_idempotency_key_is_400(mobile: httpx.AsyncClient) -> None:
+    answer = await mobile.post("/v1/orders", json={"items": [{"product_id": 1, "quantity": 1}]}, headers=USER)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "Idempotency-Key"
+
+
+async def test_malformed_idempotency_key_is_400(mobile: httpx.AsyncClient) -> None:
+    headers = {**USER, "Idempotency-Key": "has spaces!"}
+    answer = await mobile.post("/v1/orders", json={"items": [{"product_id": 1, "quantity": 1}]}, headers=headers)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "Idempotency-Key"
+
+
+async def test_body_that_is_not_json_is_400(mobile: httpx.AsyncClient) -> None:
+    headers = {**USER, "Idempotency-Key": "k-bad-json", "Content-Type": "application/json"}
+    answer = await mobile.post("/v1/orders", content=b"{not json", headers=headers)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "items"),
+        ({"items": []}, "items"),
+        ({"items": [{"product_id": 1, "quantity": 0}]}, "items.0.quantity"),
+        ({"items": [{"product_id": "x", "quantity": 1}]}, "items.0.product_id"),
+    ],
+)
+async def test_body_of_the_wrong_shape_is_422_naming_the_field(
+    mobile: httpx.AsyncClient, body: object, field: str
+) -> None:
+    headers = {**USER, "Idempotency-Key": "k-wrong-shape"}
+    answer = await mobile.post("/v1/orders", json=body, headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["field"] == field
+
+
+async def test_unknown_product_in_an_order_is_422(mobile: httpx.AsyncClient) -> None:
+    headers = {**USER, "Idempotency-Key": "k-unknown-product"}
+    answer = await mobile.post("/v1/orders", json={"items": [{"product_id": 99999, "quantity": 1}]}, headers=headers)
+    assert answer.status_code == 422
+
+
+async def test_oversized_body_is_413(mobile: httpx.AsyncClient) -> None:
+    headers = {**USER, "Idempotency-Key": "k-too-big", "Content-Type": "application/json"}
+    answer = await mobile.post("/v1/orders", content=b" " * (65 * 1024), headers=headers)
+    assert answer.status_code == 413
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_oversized_chunked_body_is_413(mobile: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(80):
+            yield b" " * 1024
+
+    headers = {**USER, "Idempotency-Key": "k-too-big-chunked", "Content-Type": "application/json"}
+    answer = await mobile.post("/v1/orders", content=chunks(), headers=headers)
+    assert answer.status_code == 413
+
+
+async def test_unknown_route_is_a_404_problem(mobile: httpx.AsyncClient) -> None:
+    answer = await mobile.get("/v1/nothing-here")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_wrong_method_is_a_405_problem(mobile: httpx.AsyncClient) -> None:
+    answer = await mobile.delete("/v1/home", headers=USER)
+    assert answer.status_code == 405
+    assert answer.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,34 @@
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.support import Standins, mobile_settings, serve_mobile
+
+
+@pytest.fixture(scope="session")
+def standins() -> Iterator[Standins]:
+    cluster = Standins()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def upstreams(standins: Standins) -> Iterator[Standins]:
+    """The stand-ins, healthy with zeroed counters; faults a test switches on are reset after it."""
+    standins.reset()
+    yield standins
+    standins.reset()
+
+
+@pytest.fixture(scope="session")
+def mobile_url(standins: Standins) -> Iterator[str]:
+    with serve_mobile(mobile_settings(standins)) as url:
+        yield url
+
+
+@pytest.fixture
+async def mobile(mobile_url: str, upstreams: Standins) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=mobile_url, timeout=10) as client:
+        yield client

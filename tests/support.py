@@ -1,0 +1,78 @@
+"""Helpers the integration tests share: the stand-in cluster and its fault switches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from bff_mobile.app import create_app
+from bff_mobile.settings import MobileSettings
+from shared.servers import ServerThread
+from shared.types import ASGIApp
+from upstreams.registry import registered_upstreams
+
+
+class Standins:
+    """Every registered upstream's stand-in, in both regions, on ephemeral loopback ports."""
+
+    def __init__(self) -> None:
+        apps: dict[str, ASGIApp] = {}
+        self.region_names: dict[str, list[str]] = {}
+        for spec in registered_upstreams():
+            regions = list(spec.local_regions)
+            self.region_names[spec.name] = regions
+            for region, app in spec.create_standins(regions).items():
+                apps[f"{spec.name}@{region}"] = app
+        self.servers = ServerThread(apps)
+        self.http = httpx.Client(timeout=5)
+
+    def start(self) -> None:
+        self.servers.start()
+
+    def stop(self) -> None:
+        self.http.close()
+        self.servers.stop()
+
+    def url(self, upstream: str, region: str | None = None) -> str:
+        return self.servers.url(f"{upstream}@{region or self.region_names[upstream][0]}")
+
+    def upstream_config(self) -> dict[str, Any]:
+        """The ``upstreams`` section of a process config pointing at these servers."""
+        return {
+            name: {"regions": {region: self.url(name, region) for region in regions}}
+            for name, regions in self.region_names.items()
+        }
+
+    def fault(self, upstream: str, region: str | None = None, **faults: Any) -> None:
+        """Switch faults on one region of ``upstream`` (all its regions if ``region="*"``)."""
+        regions = self.region_names[upstream] if region == "*" else [region or self.region_names[upstream][0]]
+        for name in regions:
+            self.http.put(f"{self.url(upstream, name)}/_faults", json=faults).raise_for_status()
+
+    def requests(self, upstream: str, region: str | None = None) -> int:
+        answer = self.http.get(f"{self.url(upstream, region)}/_stats").raise_for_status().json()
+        count: int = answer["requests"]
+        return count
+
+    def reset(self) -> None:
+        for name, regions in self.region_names.items():
+            for region in regions:
+                base = self.url(name, region)
+                self.http.delete(f"{base}/_faults").raise_for_status()
+                self.http.delete(f"{base}/_stats").raise_for_status()
+
+
+def mobile_settings(standins: Standins, **overrides: Any) -> MobileSettings:
+    data: dict[str, Any] = {"upstreams": standins.upstream_config(), "deadline_seconds": 1.5}
+    data.update(overrides)
+    return MobileSettings.model_validate(data)
+
+
+@contextmanager
+def serve_mobile(settings: MobileSettings) -> Iterator[str]:
+    """Serve bff_mobile with ``settings`` on a real loopback socket; yields its base URL."""
+    with ServerThread({"mobile": create_app(settings)}, lifespan="on") as server:
+        yield server.url("mobile")
