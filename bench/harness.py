@@ -7,14 +7,17 @@ library only, so it runs wherever the project's venv does.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -97,7 +100,7 @@ def wait_ready(url: str, child: Child, timeout_s: float = READY_TIMEOUT_S) -> No
     while time.monotonic() < deadline:
         child.check_alive()
         with contextlib.suppress(OSError):
-            if http("GET", url, timeout_s=1.0)[0] < 500:
+            if request_json("GET", url, timeout_s=1.0)[0] < 500:
                 return
         time.sleep(0.1)
     raise BenchError(f"{url} ({child.name}) not ready within {timeout_s:.0f}s; log:\n{child.log_tail()}")
@@ -112,10 +115,17 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / _CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all CPUs spent not idle since boot (from /proc/stat), in seconds."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+
+
 # ---- HTTP --------------------------------------------------------------------------------
 
 
-def http(
+def request_json(
     method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None, timeout_s: float = 5.0
 ) -> tuple[int, Any]:
     """One request with the standard library; returns (status, parsed JSON body or None)."""
@@ -140,21 +150,42 @@ def http(
 
 def set_latency(standin_urls: Iterable[str], latency_ms: float) -> None:
     for url in standin_urls:
-        status, _ = http("PUT", f"{url}/_faults", {"latency_ms": latency_ms})
+        status, _ = request_json("PUT", f"{url}/_faults", {"latency_ms": latency_ms})
         if status != 200:
             raise BenchError(f"PUT {url}/_faults answered {status}; is the stand-in's fault API finished?")
 
 
+def keepalive_round_trip_ms(url: str, requests: int = 20) -> float:
+    """Median time of sequential requests to ``url`` over ONE keep-alive connection.
+
+    Catches servers that answer the first request on a connection at once and every later
+    one ~40 ms late (no TCP_NODELAY: Nagle meets delayed ACK), which would make every
+    target latency-bound and the comparison meaningless.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=5)
+    times = []
+    try:
+        for _ in range(requests):
+            began = time.perf_counter()
+            connection.request("GET", parsed.path)
+            connection.getresponse().read()
+            times.append(1000 * (time.perf_counter() - began))
+    finally:
+        connection.close()
+    return statistics.median(times[1:])  # the first request also pays for the connect
+
+
 def reset_stats(standin_urls: Iterable[str]) -> None:
     for url in standin_urls:
-        http("DELETE", f"{url}/_stats")
+        request_json("DELETE", f"{url}/_stats")
 
 
 def upstream_requests(standin_urls: Iterable[str]) -> int:
     """Requests all stand-ins counted since their stats were last reset."""
     total = 0
     for url in standin_urls:
-        status, stats = http("GET", f"{url}/_stats")
+        status, stats = request_json("GET", f"{url}/_stats")
         if status != 200 or not isinstance(stats, dict) or "requests" not in stats:
             raise BenchError(f"GET {url}/_stats answered {status} {stats!r}; expected {{'requests': N, ...}}")
         total += int(stats["requests"])

@@ -42,8 +42,10 @@ from harness import (
     WrkResult,
     cpu_seconds,
     ensure_wrk,
-    http,
+    keepalive_round_trip_ms,
+    machine_busy_seconds,
     pinned,
+    request_json,
     require_free_port,
     reset_stats,
     run_wrk,
@@ -65,6 +67,9 @@ HTTPX_VARIANT = "bff_mobile[httpx]"
 ACCEPTANCE_RATIO = 0.5
 #: Users whose /v1/home every home target must answer identically before any load.
 CHECK_USERS = (1, 2, 500, 1000)
+#: A stand-in answering its health check slower than this on a kept-alive connection
+#: would make every target wait on it rather than on itself.
+MAX_STANDIN_ROUND_TRIP_MS = 5.0
 #: Lets in-flight fan-outs finish after wrk stops, before upstream counters are read.
 SETTLE_S = 0.5
 
@@ -115,6 +120,13 @@ class Run:
     target_cpu_s: float
     standins_cpu_s: float
     wrk_cpu_s: float
+    #: Everything the machine spent meanwhile (our processes, kernel, anyone else's).
+    machine_cpu_s: float
+
+    @property
+    def rest_cpu_s(self) -> float:
+        """Machine CPU that none of the three processes was charged with: noise to watch."""
+        return max(0.0, self.machine_cpu_s - self.target_cpu_s - self.standins_cpu_s - self.wrk_cpu_s)
 
     def share(self, cpu_s: float) -> float:
         """CPU seconds as a percentage of one core over the run."""
@@ -136,6 +148,7 @@ class Summary:
     target_cpu_pct: float
     standins_cpu_pct: float
     wrk_cpu_pct: float
+    rest_cpu_pct: float
 
     @classmethod
     def of(cls, target: str, runs: Sequence[Run]) -> Summary:
@@ -154,6 +167,7 @@ class Summary:
             target_cpu_pct=median([r.share(r.target_cpu_s) for r in runs]),
             standins_cpu_pct=median([r.share(r.standins_cpu_s) for r in runs]),
             wrk_cpu_pct=median([r.share(r.wrk_cpu_s) for r in runs]),
+            rest_cpu_pct=median([r.share(r.rest_cpu_s) for r in runs]),
         )
 
 
@@ -167,6 +181,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=2, help="latency added by every stand-in (default 2)")
     parser.add_argument(
         "--pin", choices=["split", "none"], default="split", help="split: wrk+stand-ins on CPU 0, target on CPU 1"
+    )
+    parser.add_argument(
+        "--standins-loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="uvloop: bench/standins.py (default); asyncio: plain `bff standins`",
     )
     parser.add_argument(
         "--targets", nargs="+", choices=[t.name for t in TARGETS], default=[t.name for t in TARGETS], metavar="NAME"
@@ -203,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for port in [int(url.rsplit(":", 1)[1]) for url in standin_urls] + [t.port for t in targets]:
             require_free_port(port)
         with contextlib.ExitStack() as running:
-            standins = start("standins", pinned(load_cpu, [PYTHON, "-m", "shared.cli", "standins"]), {}, args.out)
+            standins = start("standins", pinned(load_cpu, standins_command(args.standins_loop)), {}, args.out)
             running.callback(standins.stop)
             children = {}
             for target in targets:
@@ -212,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 children[target.name] = child
             for url in standin_urls:
                 wait_ready(f"{url}/_health", standins)
+                check_round_trip(url)
             for target in targets:
                 wait_ready(target.url + target.ready_path, children[target.name])
             set_latency(standin_urls, args.latency_ms)
@@ -264,13 +285,15 @@ def measure(
     standin_urls: Sequence[str],
 ) -> Run:
     reset_stats(standin_urls)
-    cpu_before = cpu_seconds(child.pid), cpu_seconds(standins.pid)
+    cpu_before = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
     # wrk is our only child that exits during a run, so the children's rusage delta is wrk's.
     wrk_before = _children_cpu()
     result = load(target, duration_s)
+    # CPU is read as soon as the load stops, so a target still draining a backlog after
+    # wrk has gone is not charged beyond the measured window.
+    cpu_after = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
     wrk_cpu = _children_cpu() - wrk_before
     time.sleep(SETTLE_S)
-    cpu_after = cpu_seconds(child.pid), cpu_seconds(standins.pid)
     calls = upstream_requests(standin_urls)
     return Run(
         target=target.name,
@@ -280,6 +303,7 @@ def measure(
         target_cpu_s=cpu_after[0] - cpu_before[0],
         standins_cpu_s=cpu_after[1] - cpu_before[1],
         wrk_cpu_s=wrk_cpu,
+        machine_cpu_s=cpu_after[2] - cpu_before[2],
     )
 
 
@@ -309,12 +333,29 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def standins_command(loop: str) -> list[str]:
+    if loop == "uvloop":
+        return [PYTHON, str(BENCH_DIR / "standins.py")]
+    return [PYTHON, "-m", "shared.cli", "standins"]
+
+
+def check_round_trip(standin_url: str) -> None:
+    """Refuse to measure against a stand-in that is slow on kept-alive connections."""
+    round_trip_ms = keepalive_round_trip_ms(f"{standin_url}/_health")
+    if round_trip_ms > MAX_STANDIN_ROUND_TRIP_MS:
+        raise BenchError(
+            f"{standin_url} answers kept-alive requests in {round_trip_ms:.1f} ms, over the"
+            f" {MAX_STANDIN_ROUND_TRIP_MS} ms limit; ~40 ms means TCP_NODELAY is off on its connections"
+            " (try --standins-loop uvloop)"
+        )
+
+
 def check_same_answers(targets: Sequence[Target]) -> None:
     """Refuse to compare servers that do not answer the same thing."""
     for uid in CHECK_USERS:
         answers = {}
         for target in targets:
-            status, body = http("GET", target.url + "/v1/home", headers={"X-User-Id": str(uid)})
+            status, body = request_json("GET", target.url + "/v1/home", headers={"X-User-Id": str(uid)})
             if status != 200:
                 raise BenchError(f"{target.name} answered {status} to /v1/home for user {uid}: {body!r}")
             answers[target.name] = body
@@ -356,14 +397,14 @@ def render_report(args: argparse.Namespace, summaries: Sequence[Summary]) -> str
         f"settings: {json.dumps(_settings(args))}",
         "",
         "| target | req/s | p50 ms | p99 ms | upstream calls/req | non-2xx | socket errors "
-        "| target CPU ms/req | target CPU % | stand-ins CPU % | wrk CPU % |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target CPU ms/req | target CPU % | stand-ins CPU % | wrk CPU % | rest CPU % |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         lines.append(
             f"| {s.target} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.upstream_calls_per_request:.2f} "
             f"| {s.non2xx} | {s.socket_errors} | {s.cpu_ms_per_request:.3f} | {s.target_cpu_pct:.0f} "
-            f"| {s.standins_cpu_pct:.0f} | {s.wrk_cpu_pct:.0f} |"
+            f"| {s.standins_cpu_pct:.0f} | {s.wrk_cpu_pct:.0f} | {s.rest_cpu_pct:.0f} |"
         )
     by_name = {s.target: s for s in summaries}
     lines.append("")
@@ -388,7 +429,8 @@ def _progress(run: Run) -> str:
     return (
         f"round {run.round} {run.target:<20} {w.rps:8,.0f} req/s  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:7.2f} ms"
         f"  calls/req {run.upstream_calls / max(w.requests, 1):.2f}  non-2xx {w.non2xx}"
-        f"  CPU target {run.share(run.target_cpu_s):.0f}% stand-ins {run.share(run.standins_cpu_s):.0f}%"
+        f"  CPU% target {run.share(run.target_cpu_s):.0f} stand-ins {run.share(run.standins_cpu_s):.0f}"
+        f" wrk {run.share(run.wrk_cpu_s):.0f} rest {run.share(run.rest_cpu_s):.0f}"
     )
 
 
@@ -399,6 +441,7 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
         "warmup_s": args.warmup,
         "standin_latency_ms": args.latency_ms,
         "pin": "wrk+stand-ins on CPU 0, target on CPU 1" if args.pin == "split" else "none",
+        "standins_loop": args.standins_loop,
     }
 
 

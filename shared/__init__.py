@@ -8,6 +8,8 @@ from shared.endpoints import Endpoint, Param
 from shared.errors import (
     BadRequest,
     BFFError,
+    BreakerOpen,
+    BulkheadFull,
     ClientError,
     ConfigError,
     Conflict,
@@ -29,11 +31,11 @@ from shared.middleware import current_request_id
 from shared.openapi import breaking_changes, build_openapi
 from shared.operations import CallExample, Operation, UpstreamSpec
 from shared.pii import PII, mask_email, mask_phone, mask_text, pii_fields
-from shared.policy import CallPolicy, FrozenModel
+from shared.policy import BreakerPolicy, BulkheadPolicy, CallPolicy, FrozenModel, HedgePolicy, RetryPolicy
 from shared.process import ProcessSpec
 from shared.responses import JSONResponse, json_with_etag, render_json
 from shared.settings import ProcessSettings, load_settings
-from shared.upstream_client import IDEMPOTENCY_HEADER, Region, UpstreamClient
+from shared.upstream_client import IDEMPOTENCY_HEADER, Region, UpstreamClient, UpstreamConfig
 from shared.upstream_set import UpstreamSet, build_upstream_set
 
 __all__ = [
@@ -41,6 +43,10 @@ __all__ = [
     "PII",
     "BFFError",
     "BadRequest",
+    "BreakerOpen",
+    "BreakerPolicy",
+    "BulkheadFull",
+    "BulkheadPolicy",
     "CallExample",
     "CallPolicy",
     "ClientError",
@@ -51,6 +57,7 @@ __all__ = [
     "Endpoint",
     "FanOut",
     "FrozenModel",
+    "HedgePolicy",
     "JSONResponse",
     "NotFound",
     "Operation",
@@ -59,12 +66,14 @@ __all__ = [
     "ProcessSpec",
     "Readiness",
     "Region",
+    "RetryPolicy",
     "Section",
     "Transport",
     "Unauthenticated",
     "UnprocessableContent",
     "UpstreamBadResponse",
     "UpstreamClient",
+    "UpstreamConfig",
     "UpstreamError",
     "UpstreamRejected",
     "UpstreamResponse",

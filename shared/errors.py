@@ -15,6 +15,8 @@ httpx, pydantic) are translated once, at the edge where they occur, with
     │   └── UnprocessableContent    422: well-formed but semantically invalid
     └── UpstreamError               a call to an upstream service did not give a usable answer
         ├── UpstreamUnavailable     503: no region could be reached (connect refused, dropped)
+        │   ├── BreakerOpen         503: every region's breaker is open; no call was made
+        │   └── BulkheadFull        503: too many calls to this upstream in flight already
         ├── UpstreamTimeout         504: the attempt or the request deadline ran out
         ├── UpstreamStatusError     502: the upstream answered 5xx (or 408/429)
         ├── UpstreamBadResponse     502: the answer was not JSON or had the wrong shape
@@ -25,8 +27,10 @@ httpx, pydantic) are translated once, at the edge where they occur, with
     ├── TransportTimeout
     └── TransportProtocolError
 
-Only ``UpstreamUnavailable``, ``UpstreamTimeout`` and ``UpstreamStatusError`` are
-*system failures*: they trigger regional failover (and, later, retries and breakers).
+``UpstreamUnavailable``, ``UpstreamTimeout`` and ``UpstreamStatusError`` are *system
+failures*: they fail over, are retried and count against a region's breaker.
+``BreakerOpen`` and ``BulkheadFull`` are our own protection turning a call away: they
+are never retried (retrying into an open breaker is what breakers exist to prevent).
 """
 
 from __future__ import annotations
@@ -122,6 +126,18 @@ class UpstreamUnavailable(UpstreamError):
     is_system_failure = True
 
 
+class BreakerOpen(UpstreamUnavailable):
+    type_slug = "upstream-circuit-open"
+    title = "Upstream cut off by its circuit breaker"
+    is_system_failure = False
+
+
+class BulkheadFull(UpstreamUnavailable):
+    type_slug = "upstream-overloaded"
+    title = "Too many concurrent calls to an upstream"
+    is_system_failure = False
+
+
 class UpstreamTimeout(UpstreamError):
     status = 504
     type_slug = "upstream-timeout"
@@ -175,6 +191,8 @@ class UpstreamRejected(UpstreamError):
 __all__ = [
     "BFFError",
     "BadRequest",
+    "BreakerOpen",
+    "BulkheadFull",
     "ClientError",
     "ConfigError",
     "Conflict",

@@ -2,13 +2,21 @@
 
 A policy is a frozen pydantic model. Upstream packages declare defaults in code; the
 process config overrides them per upstream and per operation. Only the fields an SRE
-actually wrote in the YAML override the code default (pydantic's ``model_fields_set``),
-so one model serves both as the default and as the override, with no second schema.
+actually wrote in the YAML override the code default (pydantic's ``model_fields_set``,
+applied recursively), so one model serves both as the default and as the override, with
+no second schema to keep in step.
+
+Which scope each part applies to:
+
+* ``connect_timeout``, ``attempt_timeout``, ``failover``, ``retry``, ``hedge``: per operation.
+* ``breaker``: per upstream × region (the upstream-wide policy; operation overrides of it
+  are ignored, since all operations of a region share its breaker).
+* ``bulkhead``: per upstream (the upstream-wide policy).
 """
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +25,64 @@ class FrozenModel(BaseModel):
     """Base for policy and settings models: immutable, unknown keys refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(FrozenModel):
+    """Retries of system failures, for idempotent calls or writes with an Idempotency-Key.
+
+    Backoff is exponential with full jitter: the wait before retry *n* (1-based) is uniform
+    in ``[0, min(max_delay, base_delay * 2 ** (n - 1))]``, or the upstream's Retry-After
+    when that is longer (capped by ``max_delay`` and the request deadline).
+    """
+
+    #: Rounds of attempts in all (1 = no retry). A round tries each admitted region once.
+    attempts: int = Field(default=2, ge=1, le=10)
+    base_delay: float = Field(default=0.025, ge=0, le=10)
+    max_delay: float = Field(default=0.5, ge=0, le=60)
+    #: Extra attempts (retries and failovers) allowed as a share of calls in the window.
+    budget_ratio: float = Field(default=0.2, ge=0, le=10)
+    #: Extra attempts always allowed per window, so a quiet upstream can still be retried.
+    budget_min_retries: int = Field(default=3, ge=0)
+    budget_window: float = Field(default=10.0, gt=0, le=600)
+
+
+class BreakerPolicy(FrozenModel):
+    """When a region of an upstream is cut off, and how it is probed back."""
+
+    #: Outcomes are counted over this sliding time window.
+    window: float = Field(default=10.0, gt=0, le=600)
+    #: No decision before this many calls in the window.
+    minimum_calls: int = Field(default=20, ge=1)
+    #: Open when failures / calls reaches this share.
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    #: A call slower than this counts as slow (even if it succeeded).
+    slow_call_duration: float = Field(default=1.0, gt=0)
+    #: Open when slow calls / calls reaches this share (1.0: only if every call is slow).
+    slow_call_rate: float = Field(default=1.0, gt=0, le=1)
+    #: How long to stay open before probing.
+    open_duration: float = Field(default=5.0, gt=0, le=3600)
+    #: Probes admitted while half-open; all must succeed to close, one failure reopens.
+    half_open_probes: int = Field(default=3, ge=1, le=100)
+
+
+class BulkheadPolicy(FrozenModel):
+    """A cap on concurrent calls to one upstream, with a short wait and then a rejection."""
+
+    max_concurrent: int = Field(default=100, ge=1)
+    max_wait: float = Field(default=0.01, ge=0, le=5)
+
+
+class HedgePolicy(FrozenModel):
+    """Opt-in: after the operation's observed p95, send a second attempt to the next region;
+    the first answer wins and the other is cancelled."""
+
+    enabled: bool = False
+    #: Never hedge sooner than this, whatever the p95 says.
+    min_delay: float = Field(default=0.02, ge=0)
+    #: The latency quantile after which the hedge is sent.
+    quantile: float = Field(default=0.95, gt=0, lt=1)
+    #: Observations needed before hedging starts (the p95 of too few calls means nothing).
+    min_samples: int = Field(default=20, ge=1)
 
 
 class CallPolicy(FrozenModel):
@@ -32,6 +98,10 @@ class CallPolicy(FrozenModel):
     #: Try the next region in the failover order after a system failure (only for
     #: idempotent operations or writes carrying an Idempotency-Key).
     failover: bool = True
+    retry: RetryPolicy = RetryPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
+    bulkhead: BulkheadPolicy = BulkheadPolicy()
+    hedge: HedgePolicy = HedgePolicy()
 
     @model_validator(mode="after")
     def _connect_within_attempt(self) -> Self:
@@ -45,9 +115,31 @@ class CallPolicy(FrozenModel):
         """Return this policy with the fields explicitly set in ``override`` replaced."""
         if override is None or not override.model_fields_set:
             return self
-        changes = {name: getattr(override, name) for name in override.model_fields_set}
-        # Re-validate the merged result so cross-field rules hold for the combination.
-        return CallPolicy.model_validate(self.model_dump() | changes)
+        return overlay(self, override)
 
 
-__all__ = ["CallPolicy", "FrozenModel"]
+ModelT = TypeVar("ModelT", bound=FrozenModel)
+
+
+def overlay(base: ModelT, override: ModelT) -> ModelT:
+    """``base`` with every field written in ``override`` replaced, nested models merged
+    the same way; the result is validated again, so cross-field rules hold."""
+    changes: dict[str, Any] = {}
+    for name in override.model_fields_set:
+        value = getattr(override, name)
+        current = getattr(base, name)
+        if isinstance(value, FrozenModel) and isinstance(current, FrozenModel):
+            value = overlay(current, value)
+        changes[name] = value.model_dump() if isinstance(value, BaseModel) else value
+    return type(base).model_validate(base.model_dump() | changes)
+
+
+__all__ = [
+    "BreakerPolicy",
+    "BulkheadPolicy",
+    "CallPolicy",
+    "FrozenModel",
+    "HedgePolicy",
+    "RetryPolicy",
+    "overlay",
+]

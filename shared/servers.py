@@ -20,7 +20,6 @@ import contextlib
 import signal
 import socket
 import threading
-import time
 from collections.abc import Callable, Generator, Mapping
 from types import TracebackType
 from typing import Literal, Self
@@ -41,12 +40,21 @@ class ServerStartupError(RuntimeError):
     """A server did not start: its lifespan startup failed or it was not up in time."""
 
 
-class _QuietSignalsServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to its owner.
+class _GroupedServer(uvicorn.Server):
+    """A uvicorn server that reports its startup and leaves signals to its owner.
 
     uvicorn installs process-wide signal handlers per server; with several servers in
     one loop they overwrite each other, so ``serve_apps`` handles signals once for all.
     """
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._on_started()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -77,12 +85,15 @@ class _ServerGroup:
         *,
         lifespan: LifespanMode,
         graceful_shutdown_s: int,
+        on_all_started: Callable[[], None] = lambda: None,
     ) -> None:
         ports = dict(ports or {})
         unknown = sorted(set(ports) - set(apps))
         if unknown:
             raise ValueError(f"ports given for unknown apps {unknown}; known apps: {sorted(apps)}")
         self.host = host
+        self._on_all_started = on_all_started
+        self._starting = len(apps)
         self.sockets: dict[str, socket.socket] = {}
         self.servers: dict[str, uvicorn.Server] = {}
         try:
@@ -108,7 +119,7 @@ class _ServerGroup:
                     timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
                     timeout_graceful_shutdown=graceful_shutdown_s,
                 )
-                self.servers[name] = _QuietSignalsServer(config)
+                self.servers[name] = _GroupedServer(config, self._server_started)
         except BaseException:
             self.close_sockets()
             raise
@@ -128,6 +139,11 @@ class _ServerGroup:
     @property
     def all_started(self) -> bool:
         return all(server.started for server in self.servers.values())
+
+    def _server_started(self) -> None:
+        self._starting -= 1
+        if self._starting == 0:
+            self._on_all_started()
 
     def request_exit(self, *, force: bool = False) -> None:
         """Ask every server to shut down (gracefully, or at once with ``force``)."""
@@ -187,7 +203,14 @@ async def serve_apps(
     called once every server accepts connections, with each app's base URL (e.g. to
     print them). A second SIGINT skips the graceful shutdown.
     """
-    group = _ServerGroup(apps, host, ports, lifespan=lifespan, graceful_shutdown_s=graceful_shutdown_s)
+
+    def announce() -> None:
+        if on_started is not None:
+            on_started({name: group.url(name) for name in group.servers})
+
+    group = _ServerGroup(
+        apps, host, ports, lifespan=lifespan, graceful_shutdown_s=graceful_shutdown_s, on_all_started=announce
+    )
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
 
@@ -201,18 +224,9 @@ async def serve_apps(
                 loop.add_signal_handler(sig, on_signal, sig)
                 handled.append(sig)
 
-    async def announce() -> None:
-        # uvicorn offers no startup event, only the `started` flag, so poll it.
-        while not group.all_started:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        if on_started is not None:
-            on_started({name: group.url(name) for name in group.servers})
-
-    announcer = asyncio.create_task(announce())
     try:
         await group.serve()
     finally:
-        announcer.cancel()
         for sig in handled:
             loop.remove_signal_handler(sig)
 
@@ -249,6 +263,8 @@ class ServerThread:
         self._group: _ServerGroup | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        # Set once every server is up, or once the thread has ended (startup failed).
+        self._settled = threading.Event()
 
     @property
     def running(self) -> bool:
@@ -288,23 +304,20 @@ class ServerThread:
             self._ports,
             lifespan=self._lifespan,
             graceful_shutdown_s=self._graceful_shutdown_s,
+            on_all_started=self._settled.set,
         )
         self._group = group
         names = ", ".join(sorted(self._apps))
         self._thread = threading.Thread(target=self._run, name=f"ServerThread({names})", daemon=True)
         self._thread.start()
 
-        deadline = time.monotonic() + self._startup_timeout_s
-        while not group.all_started:
-            if not self._thread.is_alive():
-                self._thread.join()
-                message = f"servers for {names} exited during startup"
-                raise ServerStartupError(message) from self._error
-            if time.monotonic() > deadline:
-                self.stop()
-                waiting = sorted(n for n, s in group.servers.items() if not s.started)
-                raise ServerStartupError(f"servers {waiting} not up within {self._startup_timeout_s} s")
-            time.sleep(0.005)
+        if not self._settled.wait(self._startup_timeout_s):
+            self.stop()
+            waiting = sorted(name for name, server in group.servers.items() if not server.started)
+            raise ServerStartupError(f"servers {waiting} not up within {self._startup_timeout_s} s")
+        if not group.all_started:
+            self._thread.join()
+            raise ServerStartupError(f"servers for {names} exited during startup") from self._error
 
     def _run(self) -> None:
         assert self._group is not None
@@ -315,6 +328,8 @@ class ServerThread:
             # A thread has nobody to raise to; start() reports it.
             self._error = exc
             self._group.close_sockets()
+        finally:
+            self._settled.set()
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Shut every server down gracefully and join the thread.

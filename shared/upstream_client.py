@@ -1,20 +1,44 @@
-"""Calling one upstream: regions in failover order, timeouts within the deadline, and
-the translation of transport failures and bad answers into the error tree.
+"""Calling one upstream: the policy pipeline.
 
-The policy pipeline (bulkhead, breaker, retry) attaches around ``_attempt``; this
-module keeps the order of the steps in one place.
+For each call, in this fixed order::
+
+    bulkhead (per upstream: a slot, or BulkheadFull after a short wait)
+      └─ retry rounds (tenacity: system failures only, full-jitter backoff, Retry-After,
+         │             never past the deadline; every extra attempt needs the retry budget)
+         └─ regions in failover order (a region whose breaker is open is skipped)
+            └─ breaker permit (per upstream × region; bounded half-open probes)
+               └─ per-attempt timeout (attempt_timeout, capped by the request deadline)
+                  └─ transport
+    then the fallback, which belongs to the caller (FanOut's default for optional
+    sections; the stale cache entry once the cache sits in front).
+
+Hedging (opt-in per operation) runs inside a round: once the first region's attempt has
+taken longer than the operation's observed p95, a second attempt goes to the next
+admitted region; the first answer wins and the other is cancelled.
+
+A 4xx answer is an answer: it ends the call, is not retried or failed over, and counts
+as a success for the breaker. An answer that is not JSON or has the wrong shape counts
+as a failure for the breaker (the region is broken) but is not retried.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from shared.deadline import Deadline
 from shared.errors import (
+    BreakerOpen,
+    BulkheadFull,
     TransportConnectError,
     TransportError,
     TransportTimeout,
@@ -29,10 +53,18 @@ from shared.http.transport import Transport, UpstreamResponse
 from shared.middleware.request_id import current_request_id
 from shared.operations import ModelT, Operation
 from shared.policy import CallPolicy
-from shared.types import QueryParams
+from shared.resilience.breaker import Breaker, Outcome, Permit
+from shared.resilience.budget import RetryBudget
+from shared.resilience.bulkhead import Bulkhead
+from shared.resilience.latency import LatencyTracker
+from shared.resilience.retry import Sleep, is_retryable, retrying
+from shared.types import Clock, QueryParams
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Propagated to upstreams: the milliseconds left of the inbound request's deadline.
+DEADLINE_HEADER = "X-Request-Deadline-Ms"
 _SYSTEM_STATUSES = frozenset({408, 429})
+log = logging.getLogger("bff.upstream")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,27 +73,97 @@ class Region:
     base_url: str
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """The resolved, swappable configuration of one upstream."""
+
+    regions: tuple[Region, ...]
+    #: Operation name → its effective policy.
+    policies: Mapping[str, CallPolicy]
+    #: The upstream-wide policy: breaker, bulkhead and retry budget come from here.
+    upstream_policy: CallPolicy
+
+    def policy_for(self, operation: Operation[BaseModel]) -> CallPolicy:
+        return self.policies.get(operation.name, self.upstream_policy)
+
+    @classmethod
+    def uniform(cls, regions: Sequence[Region], policy: CallPolicy | None = None) -> UpstreamConfig:
+        """One policy for every operation, e.g. ``UpstreamConfig.uniform([Region("a", url)])``."""
+        return cls(tuple(regions), {}, policy or CallPolicy())
+
+
+@dataclass(slots=True)
+class _Call:
+    """One inbound call's progress through the pipeline."""
+
+    operation: Operation[Any]
+    policy: CallPolicy
+    path: str
+    params: QueryParams | None
+    headers: dict[str, str]
+    body: bytes | None
+    deadline: Deadline
+    repeatable: bool
+    attempts: int = 0
+    last_error: UpstreamError | None = None
+    budget_refused: bool = False
+    tried: set[str] = field(default_factory=set)
+
+    def should_retry(self, error: BaseException) -> bool:
+        return not self.budget_refused and is_retryable(error)
+
+
 class UpstreamClient:
-    """The runtime handle on one upstream: its regions, policies and the transport."""
+    """The runtime handle on one upstream: regions, breakers, bulkhead, retry budget."""
 
     def __init__(
         self,
         name: str,
-        regions: Sequence[Region],
-        policies: Mapping[str, CallPolicy],
-        default_policy: CallPolicy,
+        config: UpstreamConfig,
         transport: Transport,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
-        if not regions:
+        if not config.regions:
             raise ValueError(f"upstream {name!r} needs at least one region")
         self.name = name
-        self.regions = tuple(regions)
-        self._policies = dict(policies)
-        self._default_policy = default_policy
         self._transport = transport
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._config = config
+        self.breakers: dict[str, Breaker] = {}
+        self.bulkhead = Bulkhead(config.upstream_policy.bulkhead)
+        self.budget = RetryBudget(config.upstream_policy.retry, clock)
+        self.latency: dict[str, LatencyTracker] = {}
+        #: (operation, region) → answers served from that region.
+        self.served: Counter[tuple[str, str]] = Counter()
+        self.reconfigure(config)
 
-    def policy_for(self, operation: Operation[BaseModel]) -> CallPolicy:
-        return self._policies.get(operation.name, self._default_policy)
+    @property
+    def config(self) -> UpstreamConfig:
+        return self._config
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        return self._config.regions
+
+    def reconfigure(self, config: UpstreamConfig) -> None:
+        """Swap in a new configuration between calls. Calls already running finish on the
+        snapshot they started with; breakers keep their state and take the new thresholds."""
+        upstream_policy = config.upstream_policy
+        for region in config.regions:
+            breaker = self.breakers.get(region.name)
+            if breaker is None:
+                self.breakers[region.name] = Breaker(f"{self.name}@{region.name}", upstream_policy.breaker, self._clock)
+            else:
+                breaker.policy = upstream_policy.breaker
+        if upstream_policy.bulkhead != self.bulkhead.policy:
+            self.bulkhead = Bulkhead(upstream_policy.bulkhead)  # running calls release the old one
+        self.budget.policy = upstream_policy.retry
+        self._config = config
 
     async def call(
         self,
@@ -73,55 +175,175 @@ class UpstreamClient:
         json: object = None,
         headers: Mapping[str, str] | None = None,
     ) -> ModelT:
-        """Call ``operation`` and return its validated answer.
+        """Call ``operation`` through the pipeline and return its validated answer.
 
-        Tries regions in failover order while the failure is a system failure and the
-        call is safe to repeat. Raises an ``UpstreamError`` subclass otherwise.
+        Raises an ``UpstreamError`` subclass when no usable answer could be had.
         """
-        policy = self.policy_for(operation)
-        path = operation.render_path(path_params)
+        config = self._config  # one snapshot for the whole call (hot reload swaps it)
+        policy = config.policy_for(operation)
         body = orjson.dumps(json) if json is not None else None
         send_headers = _headers(headers, has_body=body is not None)
-        repeatable = operation.idempotent or IDEMPOTENCY_HEADER in send_headers
-        regions = self.regions if (policy.failover and repeatable) else self.regions[:1]
+        call = _Call(
+            operation=operation,
+            policy=policy,
+            path=operation.render_path(path_params),
+            params=params,
+            headers=send_headers,
+            body=body,
+            deadline=deadline,
+            repeatable=operation.idempotent or IDEMPOTENCY_HEADER in send_headers,
+        )
+        bulkhead = self.bulkhead
+        if not await bulkhead.acquire():
+            raise BulkheadFull(self.name, operation.name, f"{bulkhead.policy.max_concurrent} calls already in flight")
+        self.budget.record_call()
+        try:
+            if policy.retry.attempts == 1 or not call.repeatable:
+                result: ModelT = await self._round(call, config)
+                return result
+            controller = retrying(
+                policy.retry,
+                deadline,
+                should_retry=call.should_retry,
+                sleep=self._sleep,
+                rng=self._rng,
+                reserve=policy.connect_timeout,
+            )
+            result = await controller(self._round, call, config)
+            return result
+        finally:
+            bulkhead.release()
 
-        last_error: UpstreamError | None = None
-        for region in regions:
-            if deadline.expired:
+    async def _round(self, call: _Call, config: UpstreamConfig) -> Any:
+        """One pass over the regions in failover order; the first usable answer wins."""
+        regions = config.regions if (call.policy.failover and call.repeatable) else config.regions[:1]
+        call.tried = set()
+        admitted = False
+        for index, region in enumerate(regions):
+            if region.name in call.tried:
+                continue
+            if call.deadline.expired:
                 break
+            breaker = self.breakers[region.name]
+            permit = breaker.try_acquire()
+            if permit is None:
+                continue
+            if call.attempts and not self.budget.try_spend():
+                breaker.record(permit, Outcome.IGNORED, 0.0)
+                call.budget_refused = True
+                log.info("%s.%s: retry budget exhausted", self.name, call.operation.name)
+                break
+            admitted = True
+            call.attempts += 1
+            call.tried.add(region.name)
             try:
-                response = await self._attempt(operation, region, path, params, send_headers, body, policy, deadline)
-                return self._answer(operation, region, response)
+                if self._may_hedge(call, regions[index + 1 :]):
+                    return await self._hedged(call, region, breaker, permit, regions[index + 1 :])
+                return await self._attempt(call, region, breaker, permit)
             except UpstreamError as exc:
                 if not exc.is_system_failure:
                     raise
-                last_error = exc
-        if last_error is not None:
-            raise last_error
-        raise UpstreamTimeout(self.name, operation.name, "request deadline exceeded before the call")
+                call.last_error = exc
+        if call.last_error is not None and (admitted or call.budget_refused):
+            raise call.last_error
+        if call.deadline.expired:
+            raise UpstreamTimeout(self.name, call.operation.name, "request deadline exceeded") from call.last_error
+        raise BreakerOpen(self.name, call.operation.name, "every region's circuit breaker is open") from call.last_error
 
-    async def _attempt(
-        self,
-        operation: Operation[ModelT],
-        region: Region,
-        path: str,
-        params: QueryParams | None,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        policy: CallPolicy,
-        deadline: Deadline,
-    ) -> UpstreamResponse:
-        timeout = deadline.cap(policy.attempt_timeout)
-        if timeout <= 0:
-            raise UpstreamTimeout(self.name, operation.name, "request deadline exceeded", region=region.name)
+    def _may_hedge(self, call: _Call, others: Sequence[Region]) -> bool:
+        hedge = call.policy.hedge
+        if not (hedge.enabled and call.repeatable and call.policy.failover and others):
+            return False
+        tracker = self.latency.get(call.operation.name)
+        return tracker is not None and len(tracker) >= hedge.min_samples
+
+    async def _hedged(
+        self, call: _Call, region: Region, breaker: Breaker, permit: Permit, others: Sequence[Region]
+    ) -> Any:
+        hedge = call.policy.hedge
+        observed = self.latency[call.operation.name].quantile(hedge.quantile) or 0.0
+        first: asyncio.Future[Any] = asyncio.ensure_future(self._attempt(call, region, breaker, permit))
+        finished, _ = await asyncio.wait({first}, timeout=max(hedge.min_delay, observed))
+        if finished:
+            return first.result()
+        second = self._start_hedge(call, others)
+        if second is None:
+            return await first
+        pending: set[asyncio.Future[Any]] = {first, second}
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    error = task.exception()
+                    if error is None:
+                        return task.result()
+                    if not (isinstance(error, UpstreamError) and error.is_system_failure):
+                        raise error
+                    call.last_error = error
+            assert call.last_error is not None
+            raise call.last_error
+        finally:
+            for task in pending:
+                task.cancel()
+
+    def _start_hedge(self, call: _Call, others: Sequence[Region]) -> asyncio.Future[Any] | None:
+        for region in others:
+            breaker = self.breakers[region.name]
+            permit = breaker.try_acquire()
+            if permit is None:
+                continue
+            if not self.budget.try_spend():
+                breaker.record(permit, Outcome.IGNORED, 0.0)
+                call.budget_refused = True
+                return None
+            call.attempts += 1
+            call.tried.add(region.name)
+            log.debug("%s.%s: hedging to %s", self.name, call.operation.name, region.name)
+            return asyncio.ensure_future(self._attempt(call, region, breaker, permit))
+        return None
+
+    async def _attempt(self, call: _Call, region: Region, breaker: Breaker, permit: Permit) -> Any:
+        policy = call.policy
+        timeout = call.deadline.cap(policy.attempt_timeout)
+        capped = timeout < policy.attempt_timeout
+        started = self._clock()
+        outcome = Outcome.IGNORED
+        try:
+            if timeout <= 0:
+                raise UpstreamTimeout(self.name, call.operation.name, "request deadline exceeded", region=region.name)
+            response = await self._send(call, region, timeout)
+            result = self._answer(call.operation, region, response)
+            outcome = Outcome.SUCCESS
+            self.served[(call.operation.name, region.name)] += 1
+            return result
+        except UpstreamRejected:
+            outcome = Outcome.SUCCESS  # an answer: the region is healthy
+            raise
+        except UpstreamTimeout:
+            # Cut short by the request's deadline rather than the attempt timeout: not the region's fault.
+            outcome = Outcome.IGNORED if capped else Outcome.FAILURE
+            raise
+        except UpstreamError:
+            outcome = Outcome.FAILURE
+            raise
+        finally:
+            duration = self._clock() - started
+            breaker.record(permit, outcome, duration)
+            if outcome is Outcome.SUCCESS:
+                self.latency.setdefault(call.operation.name, LatencyTracker()).observe(duration)
+
+    async def _send(self, call: _Call, region: Region, timeout: float) -> UpstreamResponse:
+        operation = call.operation
+        headers = call.headers
+        headers[DEADLINE_HEADER] = str(int(call.deadline.remaining() * 1000))
         try:
             return await self._transport.send(
                 operation.method,
-                region.base_url + path,
-                params=params,
+                region.base_url + call.path,
+                params=call.params,
                 headers=headers,
-                body=body,
-                connect_timeout=min(policy.connect_timeout, timeout),
+                body=call.body,
+                connect_timeout=min(call.policy.connect_timeout, timeout),
                 timeout=timeout,
             )
         except TransportTimeout as exc:
@@ -181,4 +403,4 @@ def _retry_after(response: UpstreamResponse) -> float | None:
         return None
 
 
-__all__ = ["IDEMPOTENCY_HEADER", "Region", "UpstreamClient"]
+__all__ = ["DEADLINE_HEADER", "IDEMPOTENCY_HEADER", "Region", "UpstreamClient", "UpstreamConfig"]

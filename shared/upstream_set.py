@@ -14,7 +14,7 @@ from shared.http.transport import Transport
 from shared.operations import UpstreamSpec
 from shared.policy import CallPolicy
 from shared.settings import ProcessSettings, UpstreamSettings
-from shared.upstream_client import Region, UpstreamClient
+from shared.upstream_client import Region, UpstreamClient, UpstreamConfig
 
 
 class UpstreamSet(Mapping[str, UpstreamClient]):
@@ -32,6 +32,15 @@ class UpstreamSet(Mapping[str, UpstreamClient]):
 
     def __len__(self) -> int:
         return len(self._clients)
+
+    def reconfigure(self, settings: ProcessSettings, specs: Sequence[UpstreamSpec]) -> None:
+        """Apply new settings to every client, or to none: everything is resolved and
+        checked first (``ConfigError`` leaves the running configuration untouched)."""
+        check_upstream_config(settings, specs)
+        resolved = {spec.name: upstream_config(spec, settings.upstreams.get(spec.name)) for spec in specs}
+        for name, config in resolved.items():
+            if name in self._clients:
+                self._clients[name].reconfigure(config)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -86,19 +95,29 @@ def check_upstream_config(settings: ProcessSettings, specs: Sequence[UpstreamSpe
         raise ConfigError("upstream configuration", problems)
 
 
+def upstream_config(spec: UpstreamSpec, config: UpstreamSettings | None) -> UpstreamConfig:
+    """The effective configuration of one upstream: regions, and policies after overrides."""
+    return UpstreamConfig(
+        regions=tuple(resolve_regions(spec, config)),
+        policies=effective_policies(spec, config),
+        upstream_policy=spec.policy.overlaid(config.policy if config else None),
+    )
+
+
 def build_upstream_set(settings: ProcessSettings, specs: Sequence[UpstreamSpec], transport: Transport) -> UpstreamSet:
     check_upstream_config(settings, specs)
-    clients = {}
-    for spec in specs:
-        config = settings.upstreams.get(spec.name)
-        clients[spec.name] = UpstreamClient(
-            spec.name,
-            resolve_regions(spec, config),
-            effective_policies(spec, config),
-            spec.policy,
-            transport,
-        )
+    clients = {
+        spec.name: UpstreamClient(spec.name, upstream_config(spec, settings.upstreams.get(spec.name)), transport)
+        for spec in specs
+    }
     return UpstreamSet(clients, transport)
 
 
-__all__ = ["UpstreamSet", "build_upstream_set", "check_upstream_config", "effective_policies", "resolve_regions"]
+__all__ = [
+    "UpstreamSet",
+    "build_upstream_set",
+    "check_upstream_config",
+    "effective_policies",
+    "resolve_regions",
+    "upstream_config",
+]

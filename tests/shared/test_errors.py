@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 import shared.errors as errors
-from shared import CallPolicy, Deadline, Operation, Region, UpstreamClient, UpstreamResponse
+from shared import CallPolicy, Deadline, Operation, Region, UpstreamClient, UpstreamConfig, UpstreamResponse
 from shared.problems import EXCEPTION_HANDLERS
 
 T = TypeVar("T")
@@ -71,7 +71,8 @@ def test_the_translation_table_covers_every_transport_error() -> None:
 async def test_each_transport_error_becomes_its_upstream_error(
     raised: type[errors.TransportError], expected: type[errors.UpstreamError]
 ) -> None:
-    upstream = UpstreamClient("echo", [Region("a", "http://a")], {}, CallPolicy(), RaisingTransport(raised("x")))
+    config = UpstreamConfig.uniform([Region("a", "http://a")], CallPolicy(retry={"attempts": 1}))
+    upstream = UpstreamClient("echo", config, RaisingTransport(raised("x")))
     with pytest.raises(expected) as caught:
         await upstream.call(ECHO, deadline=Deadline.after(1))
     assert isinstance(caught.value.__cause__, raised)

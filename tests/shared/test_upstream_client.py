@@ -12,8 +12,10 @@ from shared import (
     Deadline,
     Operation,
     Region,
+    RetryPolicy,
     UpstreamBadResponse,
     UpstreamClient,
+    UpstreamConfig,
     UpstreamRejected,
     UpstreamStatusError,
     UpstreamTimeout,
@@ -34,13 +36,15 @@ CREATE_THING = Operation(
     upstream="things", name="create_thing", method="POST", path="/things", response=Thing, idempotent=False
 )
 REGIONS = [Region("a", "http://region-a"), Region("b", "http://region-b")]
+#: These tests are about failover and translation; retries have their own tests.
+NO_RETRY = CallPolicy(retry=RetryPolicy(attempts=1))
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def client(handler: Handler, policy: CallPolicy | None = None) -> UpstreamClient:
     transport = HttpxTransport(transport=httpx.MockTransport(handler))
-    return UpstreamClient("things", REGIONS, {}, policy or CallPolicy(), transport)
+    return UpstreamClient("things", UpstreamConfig.uniform(REGIONS, policy or NO_RETRY), transport)
 
 
 def by_region(**answers: httpx.Response | Exception) -> tuple[Handler, list[str]]:
@@ -112,7 +116,7 @@ async def test_a_write_with_idempotency_key_fails_over() -> None:
 async def test_failover_can_be_switched_off_by_policy() -> None:
     handler, seen = by_region(a=httpx.Response(503), b=OK)
     with pytest.raises(UpstreamStatusError):
-        await client(handler, CallPolicy(failover=False)).call(
+        await client(handler, CallPolicy(failover=False, retry=RetryPolicy(attempts=1))).call(
             GET_THING, path_params={"thing_id": 1}, deadline=Deadline.after(1)
         )
     assert seen == ["a"]

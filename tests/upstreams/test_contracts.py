@@ -8,7 +8,7 @@ A new upstream gets this test by registering: it only has to give each operation
 import pytest
 from pydantic import BaseModel
 
-from shared import CallPolicy, Deadline, Operation, Region, UpstreamClient
+from shared import Deadline, Operation, Region, UpstreamClient, UpstreamConfig
 from shared.http.aiohttp_transport import AiohttpTransport
 from tests.support import Standins
 from upstreams.registry import registered_upstreams
@@ -29,7 +29,8 @@ async def test_operation_answers_its_response_model(
     example = operation.example
     assert example is not None
     transport = AiohttpTransport()
-    client = UpstreamClient(upstream, [Region(region, upstreams.url(upstream, region))], {}, CallPolicy(), transport)
+    config = UpstreamConfig.uniform([Region(region, upstreams.url(upstream, region))])
+    client = UpstreamClient(upstream, config, transport)
     try:
         answer = await client.call(
             operation,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from starlette.routing import Route
 from upstreams._standin import Faults, StandinCluster, StandinError, create_standin_app, json_response, standin_state
 
 A, B = "region-a", "region-b"
+ClientFor = Callable[[str, str], httpx.Client]
 
 
 async def get_item(request: Request) -> Response:
@@ -22,22 +23,23 @@ async def get_item(request: Request) -> Response:
     return json_response({"id": request.path_params["item_id"]})
 
 
-ROUTES = [Route("/items/{item_id}", get_item), Route("/items", get_item, methods=["POST"])]
+async def create_item(request: Request) -> Response:
+    return json_response({"id": "new"}, 201)
+
+
+ROUTES = [Route("/items/{item_id}", get_item), Route("/items", create_item, methods=["POST"])]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[StandinCluster]:
+def standin_cluster() -> Iterator[StandinCluster]:
     standins = {region: create_standin_app("demo", region, ROUTES) for region in (A, B)}
-    with StandinCluster({"demo": standins}) as running:
-        yield running
+    with StandinCluster({"demo": standins}) as cluster:
+        yield cluster
 
 
 @pytest.fixture
-def client(cluster: StandinCluster) -> Iterator[httpx.Client]:
-    cluster.reset()
-    with httpx.Client(base_url=cluster.url("demo", A), timeout=5) as http:
-        yield http
-    cluster.reset()
+def client(fresh: StandinCluster, client_for: ClientFor) -> httpx.Client:
+    return client_for("demo", A)
 
 
 def test_get_faults_shows_none_by_default(client: httpx.Client) -> None:
@@ -155,11 +157,11 @@ def test_delete_stats_zeroes_the_counters(client: httpx.Client) -> None:
     assert client.get("/_stats").json() == {"region": A, "requests": 0, "by_route": {}}
 
 
-def test_stats_are_kept_per_region(cluster: StandinCluster, client: httpx.Client) -> None:
+def test_stats_are_kept_per_region(fresh: StandinCluster, client: httpx.Client) -> None:
     client.get("/items/1")
 
-    assert cluster.state("demo", A).stats.requests == 1
-    assert cluster.state("demo", B).stats.requests == 0
+    assert fresh.state("demo", A).stats.requests == 1
+    assert fresh.state("demo", B).stats.requests == 0
 
 
 @pytest.mark.parametrize("path", ["/items/1", "/_health", "/nope"])

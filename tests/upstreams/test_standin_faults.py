@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pydantic
@@ -22,6 +22,7 @@ from upstreams._standin.faults import FaultSwitch
 from upstreams._standin.stats import RequestStats
 
 A, B = "region-a", "region-b"
+ClientFor = Callable[[str, str], httpx.Client]
 ITEM = {"id": 1, "name": "x" * 200}
 
 
@@ -41,17 +42,19 @@ def demo_standins() -> dict[str, Starlette]:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[StandinCluster]:
-    with StandinCluster({"demo": demo_standins()}) as running:
-        yield running
+def standin_cluster() -> Iterator[StandinCluster]:
+    with StandinCluster({"demo": demo_standins()}) as cluster:
+        yield cluster
 
 
 @pytest.fixture
-def region_a(cluster: StandinCluster) -> Iterator[httpx.Client]:
-    cluster.reset()
-    with httpx.Client(base_url=cluster.url("demo", A), timeout=5) as client:
-        yield client
-    cluster.reset()
+def region_a(fresh: StandinCluster, client_for: ClientFor) -> httpx.Client:
+    return client_for("demo", A)
+
+
+@pytest.fixture
+def region_b(fresh: StandinCluster, client_for: ClientFor) -> httpx.Client:
+    return client_for("demo", B)
 
 
 def set_faults(client: httpx.Client, **faults: object) -> None:
@@ -118,8 +121,8 @@ def test_hang_never_answers_until_the_client_gives_up(region_a: httpx.Client) ->
         region_a.get("/items/1", timeout=0.2)
 
 
-async def test_hang_answers_once_cleared(cluster: StandinCluster) -> None:
-    cluster.reset()
+async def test_hang_answers_once_cleared(fresh: StandinCluster) -> None:
+    cluster = fresh
     cluster.state("demo", A).faults.set(Faults(hang=True))
     async with httpx.AsyncClient(base_url=cluster.url("demo", A), timeout=5) as client:
         pending = asyncio.create_task(client.get("/items/1"))
@@ -132,8 +135,8 @@ async def test_hang_answers_once_cleared(cluster: StandinCluster) -> None:
     assert response.status_code == 200
 
 
-async def test_hang_keeps_the_request_body_for_when_it_is_cleared(cluster: StandinCluster) -> None:
-    cluster.reset()
+async def test_hang_keeps_the_request_body_for_when_it_is_cleared(fresh: StandinCluster) -> None:
+    cluster = fresh
     cluster.state("demo", A).faults.set(Faults(hang=True))
     async with httpx.AsyncClient(base_url=cluster.url("demo", A), timeout=5) as client:
         pending = asyncio.create_task(client.post("/echo", content=b"the body"))
@@ -227,18 +230,17 @@ def test_slow_body_drips_the_body_in_small_chunks(region_a: httpx.Client) -> Non
     assert elapsed >= 0.009 * expected_chunks
 
 
-def test_faults_apply_to_one_region_only(cluster: StandinCluster, region_a: httpx.Client) -> None:
+def test_faults_apply_to_one_region_only(region_a: httpx.Client, region_b: httpx.Client) -> None:
     set_faults(region_a, down=True)
 
-    with httpx.Client(base_url=cluster.url("demo", B), timeout=5) as region_b:
-        response = region_b.get("/items/1")
+    response = region_b.get("/items/1")
 
     assert response.status_code == 200
     assert response.headers["x-served-region"] == B
 
 
-def test_faults_can_be_switched_directly_on_the_state(cluster: StandinCluster, region_a: httpx.Client) -> None:
-    cluster.state("demo", A).faults.set(Faults(error_rate=1, error_status=500))
+def test_faults_can_be_switched_directly_on_the_state(fresh: StandinCluster, region_a: httpx.Client) -> None:
+    fresh.state("demo", A).faults.set(Faults(error_rate=1, error_status=500))
 
     assert region_a.get("/items/1").status_code == 500
 

@@ -11,7 +11,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["FaultSwitch", "Faults"]
+__all__ = ["NO_FAULTS", "FaultSwitch", "Faults"]
 
 
 class Faults(BaseModel):
