@@ -39,7 +39,7 @@ class RetryPolicy(FrozenModel):
     attempts: int = Field(default=2, ge=1, le=10)
     base_delay: float = Field(default=0.025, ge=0, le=10)
     max_delay: float = Field(default=0.5, ge=0, le=60)
-    #: Extra attempts (retries and failovers) allowed as a share of calls in the window.
+    #: Extra attempts (retry rounds and hedges) allowed as a share of calls in the window.
     budget_ratio: float = Field(default=0.2, ge=0, le=10)
     #: Extra attempts always allowed per window, so a quiet upstream can still be retried.
     budget_min_retries: int = Field(default=3, ge=0)

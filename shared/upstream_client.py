@@ -16,6 +16,9 @@ Hedging (opt-in per operation) runs inside a round: once the first region's atte
 taken longer than the operation's observed p95, a second attempt goes to the next
 admitted region; the first answer wins and the other is cancelled.
 
+The retry budget caps extra load: a retry round's attempts each need it, and so does a
+hedge; failing over within the first round does not (each region sees the call once).
+
 A 4xx answer is an answer: it ends the call, is not retried or failed over, and counts
 as a success for the breaker. An answer that is not JSON or has the wrong shape counts
 as a failure for the breaker (the region is broken) but is not retried.
@@ -105,12 +108,13 @@ class _Call:
     deadline: Deadline
     repeatable: bool
     attempts: int = 0
+    rounds: int = 0
     last_error: UpstreamError | None = None
-    budget_refused: bool = False
+    stop_retrying: bool = False
     tried: set[str] = field(default_factory=set)
 
     def should_retry(self, error: BaseException) -> bool:
-        return not self.budget_refused and is_retryable(error)
+        return not self.stop_retrying and is_retryable(error)
 
 
 class UpstreamClient:
@@ -218,6 +222,7 @@ class UpstreamClient:
         """One pass over the regions in failover order; the first usable answer wins."""
         regions = config.regions if (call.policy.failover and call.repeatable) else config.regions[:1]
         call.tried = set()
+        call.rounds += 1
         admitted = False
         for index, region in enumerate(regions):
             if region.name in call.tried:
@@ -228,9 +233,11 @@ class UpstreamClient:
             permit = breaker.try_acquire()
             if permit is None:
                 continue
-            if call.attempts and not self.budget.try_spend():
+            # Failover within the first round is free (each region sees the call once);
+            # every attempt of a retry round is extra load and needs the budget.
+            if call.rounds > 1 and not self.budget.try_spend():
                 breaker.record(permit, Outcome.IGNORED, 0.0)
-                call.budget_refused = True
+                call.stop_retrying = True
                 log.info("%s.%s: retry budget exhausted", self.name, call.operation.name)
                 break
             admitted = True
@@ -244,7 +251,10 @@ class UpstreamClient:
                 if not exc.is_system_failure:
                     raise
                 call.last_error = exc
-        if call.last_error is not None and (admitted or call.budget_refused):
+        if call.last_error is not None:
+            # Nothing admitted now (breakers opened, or no budget): report the real failure
+            # and stop; retrying into open breakers is what breakers exist to prevent.
+            call.stop_retrying = call.stop_retrying or not admitted
             raise call.last_error
         if call.deadline.expired:
             raise UpstreamTimeout(self.name, call.operation.name, "request deadline exceeded") from call.last_error
@@ -294,7 +304,7 @@ class UpstreamClient:
                 continue
             if not self.budget.try_spend():
                 breaker.record(permit, Outcome.IGNORED, 0.0)
-                call.budget_refused = True
+                call.stop_retrying = True
                 return None
             call.attempts += 1
             call.tried.add(region.name)

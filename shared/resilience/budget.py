@@ -1,4 +1,4 @@
-"""A retry budget: extra attempts (retries and failovers) as a share of calls.
+"""A retry budget: extra attempts (retry rounds and hedges) as a share of calls.
 
 With ``budget_ratio`` 0.2, a failing upstream sees at most about 1.2× the inbound call
 rate, however many attempts each call's policy allows: retries are a privilege of a

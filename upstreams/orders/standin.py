@@ -52,7 +52,8 @@ class NewOrder(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    user_id: int = Field(ge=1)
+    # Order ids carry the user id in at most 9 digits.
+    user_id: int = Field(ge=1, le=999_999_999)
     items: list[NewOrderLine] = Field(min_length=1, max_length=50)
 
 

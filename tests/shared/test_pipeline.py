@@ -1,0 +1,322 @@
+"""The policy pipeline end to end on a scripted transport, a manual clock and recorded
+sleeps: retries, the retry budget, breakers with failover and fail-back, the bulkhead
+and hedging. No test waits on a real backoff."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import urlsplit
+
+import pytest
+from pydantic import BaseModel
+
+from shared import (
+    BreakerOpen,
+    BreakerPolicy,
+    BulkheadFull,
+    BulkheadPolicy,
+    CallPolicy,
+    Deadline,
+    HedgePolicy,
+    Operation,
+    Region,
+    RetryPolicy,
+    UpstreamClient,
+    UpstreamConfig,
+    UpstreamRejected,
+    UpstreamResponse,
+    UpstreamStatusError,
+)
+from shared.errors import TransportConnectError
+from shared.resilience import BreakerState
+from shared.types import QueryParams
+from tests.shared.resilience.clock import ManualClock
+
+
+class Thing(BaseModel):
+    id: int
+
+
+GET = Operation(upstream="up", name="get", method="GET", path="/t", response=Thing, idempotent=True)
+POST = Operation(upstream="up", name="post", method="POST", path="/t", response=Thing, idempotent=False)
+OK = UpstreamResponse(200, {}, b'{"id": 1}')
+
+Behaviour = Callable[[], Awaitable[UpstreamResponse]]
+
+
+def answer(response: UpstreamResponse) -> Behaviour:
+    async def behave() -> UpstreamResponse:
+        return response
+
+    return behave
+
+
+def status(code: int, headers: Mapping[str, str] | None = None) -> Behaviour:
+    return answer(UpstreamResponse(code, headers or {}, b'{"error": "x"}'))
+
+
+def refused() -> Behaviour:
+    async def behave() -> UpstreamResponse:
+        raise TransportConnectError("refused")
+
+    return behave
+
+
+class ScriptedTransport:
+    """Answers per region host from a script; the last entry repeats."""
+
+    def __init__(self, **scripts: list[Behaviour]) -> None:
+        self.scripts = scripts
+        self.calls: list[str] = []
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryParams | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        connect_timeout: float,
+        timeout: float,
+    ) -> UpstreamResponse:
+        region = urlsplit(url).hostname or ""
+        self.calls.append(region)
+        script = self.scripts[region]
+        behaviour = script.pop(0) if len(script) > 1 else script[0]
+        return await behaviour()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Sleeps:
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.taken: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.taken.append(seconds)
+        self.clock.advance(seconds)
+
+
+BREAKER = BreakerPolicy(minimum_calls=4, failure_rate=0.5, open_duration=5, half_open_probes=2)
+
+
+def make(
+    transport: ScriptedTransport, clock: ManualClock, regions: tuple[str, ...] = ("a", "b"), **policy: object
+) -> tuple[UpstreamClient, Sleeps]:
+    sleeps = Sleeps(clock)
+    defaults: dict[str, object] = {"breaker": BREAKER, "retry": RetryPolicy(attempts=3, base_delay=0.1)}
+    config = UpstreamConfig.uniform(
+        [Region(name, f"http://{name}") for name in regions], CallPolicy.model_validate(defaults | policy)
+    )
+    return UpstreamClient("up", config, transport, clock=clock, sleep=sleeps), sleeps
+
+
+async def get(client: UpstreamClient, clock: ManualClock, **kwargs: object) -> Thing:
+    return await client.call(GET, deadline=Deadline.after(10, clock), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_idempotent_call_is_retried_after_backoff_until_it_succeeds() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(503), status(503), answer(OK)])
+    client, sleeps = make(transport, clock, regions=("a",))
+    assert await get(client, clock) == Thing(id=1)
+    assert transport.calls == ["a", "a", "a"]
+    assert len(sleeps.taken) == 2
+    assert 0 <= sleeps.taken[0] <= 0.1
+    assert 0 <= sleeps.taken[1] <= 0.2
+
+
+async def test_attempts_are_bounded_by_the_policy() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(503)])
+    client, _ = make(transport, clock, regions=("a",))
+    with pytest.raises(UpstreamStatusError):
+        await get(client, clock)
+    assert len(transport.calls) == 3
+
+
+@pytest.mark.parametrize("code", [400, 401, 404, 409, 422])
+async def test_4xx_answers_are_never_retried(code: int) -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(code)], b=[answer(OK)])
+    client, _ = make(transport, clock)
+    with pytest.raises(UpstreamRejected):
+        await get(client, clock)
+    assert transport.calls == ["a"]
+
+
+@pytest.mark.parametrize("code", [408, 429])
+async def test_408_and_429_are_retried(code: int) -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(code), answer(OK)])
+    client, _ = make(transport, clock, regions=("a",))
+    assert await get(client, clock) == Thing(id=1)
+
+
+async def test_retry_after_is_honoured() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(429, {"Retry-After": "2"}), answer(OK)])
+    client, sleeps = make(transport, clock, regions=("a",))
+    await get(client, clock)
+    assert sleeps.taken == [2.0]
+
+
+async def test_no_retry_when_retry_after_outlasts_the_deadline() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(503, {"Retry-After": "30"}), answer(OK)])
+    client, sleeps = make(transport, clock, regions=("a",))
+    with pytest.raises(UpstreamStatusError):
+        await get(client, clock)
+    assert sleeps.taken == []
+
+
+async def test_a_write_without_idempotency_key_is_sent_once() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(503)], b=[answer(OK)])
+    client, _ = make(transport, clock)
+    with pytest.raises(UpstreamStatusError):
+        await client.call(POST, json={}, deadline=Deadline.after(10, clock))
+    assert transport.calls == ["a"]
+
+
+async def test_a_write_with_idempotency_key_is_retried() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(503), answer(OK)])
+    client, _ = make(transport, clock, regions=("a",))
+    await client.call(POST, json={}, headers={"Idempotency-Key": "k"}, deadline=Deadline.after(10, clock))
+    assert transport.calls == ["a", "a"]
+
+
+async def test_a_region_whose_breaker_is_open_is_skipped() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[refused()], b=[answer(OK)])
+    client, _ = make(transport, clock)
+    for _ in range(4):
+        await get(client, clock)
+    assert client.breakers["a"].state is BreakerState.OPEN
+    transport.calls.clear()
+    await get(client, clock)
+    assert transport.calls == ["b"]
+    assert client.served[("get", "b")] == 5
+
+
+async def test_never_retries_into_an_open_breaker() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(503)])
+    client, _ = make(transport, clock, regions=("a",), retry=RetryPolicy(attempts=5, budget_min_retries=100))
+    with pytest.raises(UpstreamStatusError):
+        await get(client, clock)  # 4 attempts open the breaker; the 5th is not made
+    assert len(transport.calls) == 4
+    transport.calls.clear()
+    with pytest.raises(BreakerOpen):
+        await get(client, clock)
+    assert transport.calls == []
+
+
+async def test_traffic_fails_back_when_the_first_region_recovers() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[refused()] * 4 + [answer(OK)], b=[answer(OK)])
+    client, _ = make(transport, clock)
+    for _ in range(4):
+        await get(client, clock)
+    assert client.breakers["a"].state is BreakerState.OPEN
+    clock.advance(5)
+    transport.calls.clear()
+    for _ in range(3):
+        await get(client, clock)
+    assert transport.calls == ["a", "a", "a"]
+    assert client.breakers["a"].state is BreakerState.CLOSED
+
+
+async def test_retry_budget_caps_extra_load_on_a_failing_upstream() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(503)])
+    no_breaker = BreakerPolicy(minimum_calls=10_000)
+    retry = RetryPolicy(attempts=3, base_delay=0, budget_ratio=0.2, budget_min_retries=3)
+    client, _ = make(transport, clock, regions=("a",), breaker=no_breaker, retry=retry)
+    for _ in range(100):
+        with pytest.raises(UpstreamStatusError):
+            await get(client, clock)
+    assert len(transport.calls) <= 100 + 20 + 3
+    assert client.budget.exhausted > 0
+
+
+async def test_failover_in_the_first_round_is_free_but_retry_rounds_are_not() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(503)], b=[status(503)])
+    no_breaker = BreakerPolicy(minimum_calls=10_000)
+    retry = RetryPolicy(attempts=2, base_delay=0, budget_ratio=0.2, budget_min_retries=0)
+    client, _ = make(transport, clock, breaker=no_breaker, retry=retry)
+    for _ in range(50):
+        with pytest.raises(UpstreamStatusError):
+            await get(client, clock)
+    # 50 first rounds reach both regions; retry rounds get 20 % of 50 calls.
+    assert len(transport.calls) == 100 + 10
+
+
+async def test_a_full_bulkhead_rejects_fast() -> None:
+    clock = ManualClock()
+    gate = asyncio.Event()
+
+    async def blocked() -> UpstreamResponse:
+        await gate.wait()
+        return OK
+
+    transport = ScriptedTransport(a=[blocked])
+    client, _ = make(transport, clock, regions=("a",), bulkhead=BulkheadPolicy(max_concurrent=2, max_wait=0.01))
+    running = [asyncio.ensure_future(get(client, clock)) for _ in range(2)]
+    await asyncio.sleep(0)
+    with pytest.raises(BulkheadFull):
+        await get(client, clock)
+    gate.set()
+    assert [t.id for t in await asyncio.gather(*running)] == [1, 1]
+
+
+async def test_hedge_goes_to_the_next_region_after_the_observed_p95_and_first_answer_wins() -> None:
+    slow_started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def slow() -> UpstreamResponse:
+        slow_started.set()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return OK
+
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[answer(OK)] * 20 + [slow], b=[answer(UpstreamResponse(200, {}, b'{"id": 2}'))])
+    hedge = HedgePolicy(enabled=True, min_delay=0.01, min_samples=20)
+    client, _ = make(transport, clock, hedge=hedge)
+    for _ in range(20):
+        await get(client, clock)
+    thing = await get(client, clock)
+    assert thing == Thing(id=2)
+    assert transport.calls[-2:] == ["a", "b"]
+    await asyncio.wait_for(cancelled.wait(), 1)
+
+
+async def test_no_hedge_before_enough_latency_samples() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[answer(OK)], b=[answer(OK)])
+    client, _ = make(transport, clock, hedge=HedgePolicy(enabled=True, min_samples=20))
+    await get(client, clock)
+    assert transport.calls == ["a"]
+
+
+async def test_reconfigure_swaps_policies_and_keeps_breaker_state() -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[refused()], b=[answer(OK)])
+    client, _ = make(transport, clock)
+    for _ in range(4):
+        await get(client, clock)
+    regions = client.regions
+    client.reconfigure(
+        UpstreamConfig.uniform(regions, CallPolicy(breaker=BREAKER.model_copy(update={"open_duration": 60})))
+    )
+    assert client.breakers["a"].state is BreakerState.OPEN
+    clock.advance(30)
+    assert client.breakers["a"].state is BreakerState.OPEN
