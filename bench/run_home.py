@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -115,6 +115,7 @@ class Run:
 
     target: str
     round: int
+    connections: int
     wrk: WrkResult
     upstream_calls: int
     target_cpu_s: float
@@ -127,6 +128,16 @@ class Run:
     def rest_cpu_s(self) -> float:
         """Machine CPU that none of the three processes was charged with: noise to watch."""
         return max(0.0, self.machine_cpu_s - self.target_cpu_s - self.standins_cpu_s - self.wrk_cpu_s)
+
+    @property
+    def calls_per_request(self) -> float:
+        """Upstream calls per client request.
+
+        wrk counts only answered requests, but when it stops each of its connections
+        still has one request in flight, whose upstream calls the servers finish making
+        (and the stand-ins count) during the settle time; those count as requests too.
+        """
+        return self.upstream_calls / (self.wrk.requests + self.connections)
 
     def share(self, cpu_s: float) -> float:
         """CPU seconds as a percentage of one core over the run."""
@@ -160,7 +171,7 @@ class Summary:
             rps=median([r.wrk.rps for r in runs]),
             p50_ms=median([r.wrk.p50_ms for r in runs]),
             p99_ms=median([r.wrk.p99_ms for r in runs]),
-            upstream_calls_per_request=median([r.upstream_calls / max(r.wrk.requests, 1) for r in runs]),
+            upstream_calls_per_request=median([r.calls_per_request for r in runs]),
             non2xx=sum(r.wrk.non2xx for r in runs),
             socket_errors=sum(r.wrk.socket_errors for r in runs),
             cpu_ms_per_request=median([1000 * r.target_cpu_s / max(r.wrk.requests, 1) for r in runs]),
@@ -238,28 +249,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             set_latency(standin_urls, args.latency_ms)
             check_same_answers([t for t in targets if t.fans_out])
 
-            def load(target: Target, seconds: float) -> WrkResult:
-                command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "10s"]
-                command += ["--latency", "-s", str(BENCH_DIR / "home.lua"), target.url + "/v1/home"]
-                return run_wrk(pinned(load_cpu, command), seconds)
-
+            bench = Bench(args, wrk, load_cpu, standins, children, standin_urls)
             print(f"warming up each target for {args.warmup:g}s ...", flush=True)
             for target in targets:
-                load(target, args.warmup)
+                bench.load(target, args.warmup)
             runs = []
             for round_no in range(1, args.rounds + 1):
                 for target in targets:
-                    run = measure(target, round_no, load, args.duration, children[target.name], standins, standin_urls)
-                    (args.out / f"wrk-{target.name}-{round_no}.txt").write_text(run.wrk.output)
+                    run = bench.measure(target, round_no)
                     runs.append(run)
                     print(_progress(run), flush=True)
             for child in [standins, *children.values()]:
                 child.check_alive()
-            profiles = [
-                profile(target, children[target.name].pid, load, args.duration, load_cpu, args.out)
-                for target in targets
-                if target.name in args.profile
-            ]
+            profiles = [bench.profile(target) for target in targets if target.name in args.profile]
     except BenchError as exc:
         print(f"run_home: {exc}", file=sys.stderr)
         return 1
@@ -275,57 +277,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def measure(
-    target: Target,
-    round_no: int,
-    load: Callable[[Target, float], WrkResult],
-    duration_s: float,
-    child: Child,
-    standins: Child,
-    standin_urls: Sequence[str],
-) -> Run:
-    reset_stats(standin_urls)
-    cpu_before = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
-    # wrk is our only child that exits during a run, so the children's rusage delta is wrk's.
-    wrk_before = _children_cpu()
-    result = load(target, duration_s)
-    # CPU is read as soon as the load stops, so a target still draining a backlog after
-    # wrk has gone is not charged beyond the measured window.
-    cpu_after = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
-    wrk_cpu = _children_cpu() - wrk_before
-    time.sleep(SETTLE_S)
-    calls = upstream_requests(standin_urls)
-    return Run(
-        target=target.name,
-        round=round_no,
-        wrk=result,
-        upstream_calls=calls,
-        target_cpu_s=cpu_after[0] - cpu_before[0],
-        standins_cpu_s=cpu_after[1] - cpu_before[1],
-        wrk_cpu_s=wrk_cpu,
-        machine_cpu_s=cpu_after[2] - cpu_before[2],
-    )
+@dataclass(frozen=True, slots=True)
+class Bench:
+    """The running setup: what drives the load, and the processes it measures."""
 
+    args: argparse.Namespace
+    wrk: str
+    load_cpu: str | None
+    standins: Child
+    children: Mapping[str, Child]
+    standin_urls: Sequence[str]
 
-def profile(
-    target: Target,
-    pid: int,
-    load: Callable[[Target, float], WrkResult],
-    seconds: float,
-    cpus: str | None,
-    out: Path,
-) -> str:
-    """Sample ``target`` with py-spy under the benchmark's load; returns the summary."""
-    raw_path = out / f"profile-{target.name}.collapsed.txt"
-    print(f"profiling {target.name} with py-spy for {seconds:g}s ...", flush=True)
-    recorder = start_recording(pid, seconds, raw_path, cpus)
-    load(target, seconds + 2)  # the load outlasts the recording, which starts a little late
-    _, stderr = recorder.communicate(timeout=30)
-    if recorder.returncode != 0:
-        raise BenchError(f"py-spy failed (exit {recorder.returncode}): {stderr.decode(errors='replace')[-500:]}")
-    text = f"py-spy profile of {target.name}, {seconds:g}s under the same load:\n" + summarize(raw_path)
-    (out / f"profile-{target.name}.txt").write_text(text)
-    return text
+    def load(self, target: Target, seconds: float) -> WrkResult:
+        args = self.args
+        command = [self.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+        command += ["--latency", "-s", str(BENCH_DIR / "home.lua"), target.url + "/v1/home"]
+        return run_wrk(pinned(self.load_cpu, command), seconds)
+
+    def measure(self, target: Target, round_no: int) -> Run:
+        """One recorded wrk run, with every process's CPU and the upstream calls made."""
+        child, standins = self.children[target.name], self.standins
+        reset_stats(self.standin_urls)
+        cpu_before = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
+        # wrk is our only child that exits during a run, so the children's rusage delta is wrk's.
+        wrk_before = _children_cpu()
+        result = self.load(target, self.args.duration)
+        # Read as soon as the load stops, so a target still draining a backlog after wrk
+        # has gone is not charged beyond the measured window.
+        cpu_after = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
+        wrk_cpu = _children_cpu() - wrk_before
+        time.sleep(SETTLE_S)
+        (self.args.out / f"wrk-{target.name}-{round_no}.txt").write_text(result.output)
+        return Run(
+            target=target.name,
+            round=round_no,
+            connections=self.args.connections,
+            wrk=result,
+            upstream_calls=upstream_requests(self.standin_urls),
+            target_cpu_s=cpu_after[0] - cpu_before[0],
+            standins_cpu_s=cpu_after[1] - cpu_before[1],
+            wrk_cpu_s=wrk_cpu,
+            machine_cpu_s=cpu_after[2] - cpu_before[2],
+        )
+
+    def profile(self, target: Target) -> str:
+        """Sample ``target`` with py-spy under the same load; returns the summary."""
+        seconds, out = self.args.duration, self.args.out
+        raw_path = out / f"profile-{target.name}.collapsed.txt"
+        print(f"profiling {target.name} with py-spy for {seconds:g}s ...", flush=True)
+        recorder = start_recording(self.children[target.name].pid, seconds, raw_path, self.load_cpu)
+        self.load(target, seconds + 2)  # outlasts the recording, which starts a little late
+        _, stderr = recorder.communicate(timeout=30)
+        if recorder.returncode != 0:
+            raise BenchError(f"py-spy failed (exit {recorder.returncode}): {stderr.decode(errors='replace')[-500:]}")
+        text = f"py-spy profile of {target.name}, {seconds:g}s under the same load:\n" + summarize(raw_path)
+        (out / f"profile-{target.name}.txt").write_text(text)
+        return text
 
 
 def _children_cpu() -> float:
@@ -428,7 +435,7 @@ def _progress(run: Run) -> str:
     w = run.wrk
     return (
         f"round {run.round} {run.target:<20} {w.rps:8,.0f} req/s  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:7.2f} ms"
-        f"  calls/req {run.upstream_calls / max(w.requests, 1):.2f}  non-2xx {w.non2xx}"
+        f"  calls/req {run.calls_per_request:.2f}  non-2xx {w.non2xx}"
         f"  CPU% target {run.share(run.target_cpu_s):.0f} stand-ins {run.share(run.standins_cpu_s):.0f}"
         f" wrk {run.share(run.wrk_cpu_s):.0f} rest {run.share(run.rest_cpu_s):.0f}"
     )

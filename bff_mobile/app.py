@@ -6,8 +6,7 @@ lifespan owns the upstream transport, closing it on shutdown.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ from starlette.applications import Starlette
 from bff_mobile.deps import MobileDeps
 from bff_mobile.routes import ENDPOINTS
 from bff_mobile.settings import MobileSettings
-from shared import ProcessSpec, build_app, build_openapi, build_upstream_set, create_transport
+from shared import ProcessSpec, build_app, build_openapi
+from shared.app import runtime_lifespan
 from shared.upstream_set import check_upstream_config
 from upstreams.registry import registered_upstreams
 
@@ -24,20 +24,26 @@ VERSION = "1.0.0"
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 
 
-def create_app(settings: MobileSettings | None = None) -> Starlette:
-    """The bff_mobile ASGI app. Settings default to the bundled config file."""
+def create_app(
+    settings: MobileSettings | None = None,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Starlette:
+    """The bff_mobile ASGI app.
+
+    ``settings`` defaults to the code defaults; with ``config_path`` the file is watched
+    and hot-reloaded (``environ`` overrides applied at each reload; default os.environ).
+    """
     settings = settings or MobileSettings()
     specs = registered_upstreams()
     check_upstream_config(settings, specs)  # refuse bad config before serving anything
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
-        upstreams = build_upstream_set(settings, specs, create_transport(settings.http))
-        try:
-            yield {"deps": MobileDeps.from_upstreams(settings, upstreams)}
-        finally:
-            await upstreams.aclose()
-
+    lifespan = runtime_lifespan(
+        settings,
+        specs,
+        lambda runtime: {"deps": MobileDeps.from_runtime(runtime)},
+        config_path=config_path,
+        environ=environ,
+    )
     return build_app(settings=settings, endpoints=ENDPOINTS, lifespan=lifespan, openapi=openapi())
 
 

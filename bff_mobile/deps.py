@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from bff_mobile.settings import MobileSettings
-from shared import Deadline, UpstreamSet
+from shared import Deadline
+from shared.runtime import Runtime
 from upstreams.accounts import AccountsClient
 from upstreams.catalog import CatalogClient
 from upstreams.inventory import InventoryClient
@@ -17,7 +18,7 @@ from upstreams.recommendations import RecommendationsClient
 
 @dataclass(frozen=True, slots=True)
 class MobileDeps:
-    settings: MobileSettings
+    runtime: Runtime[MobileSettings]
     accounts: AccountsClient
     catalog: CatalogClient
     inventory: InventoryClient
@@ -25,15 +26,21 @@ class MobileDeps:
     recommendations: RecommendationsClient
 
     @classmethod
-    def from_upstreams(cls, settings: MobileSettings, upstreams: UpstreamSet) -> MobileDeps:
+    def from_runtime(cls, runtime: Runtime[MobileSettings]) -> MobileDeps:
+        upstreams = runtime.upstreams
         return cls(
-            settings=settings,
+            runtime=runtime,
             accounts=AccountsClient(upstreams["accounts"]),
             catalog=CatalogClient(upstreams["catalog"]),
             inventory=InventoryClient(upstreams["inventory"]),
             orders=OrdersClient(upstreams["orders"]),
             recommendations=RecommendationsClient(upstreams["recommendations"]),
         )
+
+    @property
+    def settings(self) -> MobileSettings:
+        """The settings in force now (hot reload swaps them between requests)."""
+        return self.runtime.settings
 
     def deadline(self) -> Deadline:
         """A fresh deadline for one inbound request."""

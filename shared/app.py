@@ -9,9 +9,11 @@ time; a process's ``create_app(settings=None)`` calls this with settings it was 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,15 +22,58 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from shared.admin import admin_routes
 from shared.endpoints import Endpoint
 from shared.health import Readiness, health_routes
+from shared.http import create_transport
 from shared.middleware.body_limit import BodyLimitMiddleware
 from shared.middleware.request_id import RequestIdMiddleware
+from shared.operations import UpstreamSpec
 from shared.problems import EXCEPTION_HANDLERS
+from shared.reload import ConfigWatcher
 from shared.responses import JSONResponse
-from shared.settings import ProcessSettings
+from shared.runtime import Runtime
+from shared.settings import ProcessSettings, load_settings
+from shared.upstream_set import build_upstream_set
 
 StateLifespan = Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any]]]
+SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
+
+
+def runtime_lifespan(
+    settings: SettingsT,
+    specs: Sequence[UpstreamSpec],
+    state: Callable[[Runtime[SettingsT]], Mapping[str, Any]],
+    *,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> StateLifespan:
+    """The lifespan every BFF process shares: it owns the upstream transport and clients,
+    the reloadable ``Runtime`` (hot reload from ``config_path`` on change or SIGHUP), and
+    yields ``state(runtime)`` plus ``runtime`` as the request state."""
+    model = type(settings)
+
+    def load() -> SettingsT:
+        return load_settings(model, config_path, os.environ if environ is None else environ)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
+        upstreams = build_upstream_set(settings, specs, create_transport(settings.http))
+        runtime = Runtime(settings, specs, upstreams, load if config_path else None)
+        watcher = None
+        if config_path is not None:
+            watcher = ConfigWatcher(
+                runtime, config_path, interval=settings.reload.interval_seconds, watch=settings.reload.watch
+            )
+            watcher.start()
+        try:
+            yield {**state(runtime), "runtime": runtime}
+        finally:
+            if watcher is not None:
+                await watcher.stop()
+            await upstreams.aclose()
+
+    return lifespan
 
 
 def build_app(
@@ -58,6 +103,7 @@ def build_app(
         *health_routes(readiness),
         Route("/openapi.json", openapi_document, methods=["GET"], include_in_schema=False),
         *(endpoint.route() for endpoint in endpoints),
+        *admin_routes(),
         *extra_routes,
     ]
     middleware = [
@@ -76,4 +122,4 @@ def build_app(
     return app
 
 
-__all__ = ["StateLifespan", "build_app"]
+__all__ = ["StateLifespan", "build_app", "runtime_lifespan"]

@@ -84,9 +84,14 @@ def _process(name: str) -> ProcessSpec:
     return discover_processes()[name]
 
 
+def config_path(spec: ProcessSpec, config: Path | None) -> Path | None:
+    """--config, else $BFF_CONFIG, else the process's bundled file."""
+    return config or (Path(os.environ["BFF_CONFIG"]) if os.environ.get("BFF_CONFIG") else spec.default_config)
+
+
 def load_process_settings(spec: ProcessSpec, config: Path | None) -> ProcessSettings:
-    """Settings for ``spec`` from --config, else $BFF_CONFIG, else its bundled file."""
-    path = config or (Path(os.environ["BFF_CONFIG"]) if os.environ.get("BFF_CONFIG") else spec.default_config)
+    """Settings for ``spec`` from its config file (see ``config_path``) and the environment."""
+    path = config_path(spec, config)
     settings = load_settings(spec.settings_model, path, os.environ)
     check_upstream_config(settings, spec.upstreams())
     return settings
@@ -96,11 +101,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     spec = _process(args.process)
+    path = config_path(spec, args.config)
     settings = load_process_settings(spec, args.config)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
-    app = spec.create_app(settings)
+    app = spec.create_app(settings, path)
     uvicorn.run(
         app,
         host=settings.server.host,

@@ -9,6 +9,7 @@ httpx, pydantic) are translated once, at the edge where they occur, with
     ├── ClientError                 the caller's request is wrong (4xx to the client)
     │   ├── BadRequest              400: malformed parameter, header or body
     │   ├── Unauthenticated         401: no or invalid caller identity
+    │   ├── Forbidden               403: the caller may not do this
     │   ├── NotFound                404: the resource does not exist
     │   ├── Conflict                409: the request conflicts with current state
     │   ├── ContentTooLarge         413: the request body exceeds server.max_body_bytes
@@ -75,6 +76,12 @@ class Unauthenticated(ClientError):
     status = 401
     type_slug = "unauthenticated"
     title = "Authentication required"
+
+
+class Forbidden(ClientError):
+    status = 403
+    type_slug = "forbidden"
+    title = "Forbidden"
 
 
 class NotFound(ClientError):
@@ -197,6 +204,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "ContentTooLarge",
+    "Forbidden",
     "NotFound",
     "Unauthenticated",
     "UnprocessableContent",

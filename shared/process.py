@@ -25,7 +25,8 @@ class ProcessSpec:
     name: str
     description: str
     settings_model: type[ProcessSettings]
-    create_app: Callable[[Any], ASGIApp]
+    #: ``create_app(settings, config_path)``: the config file is watched for hot reload.
+    create_app: Callable[[Any, Path | None], ASGIApp]
     upstreams: Callable[[], Sequence[UpstreamSpec]]
     #: The config file used when neither --config nor BFF_CONFIG names one.
     default_config: Path | None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from shared.errors import ConfigError
 from shared.policy import CallPolicy, FrozenModel
@@ -79,6 +79,18 @@ class UpstreamSettings(FrozenModel):
         return self
 
 
+class AdminSettings(FrozenModel):
+    #: Bearer token for /admin; with none set the admin API answers 403 to everyone.
+    token: SecretStr | None = None
+
+
+class ReloadSettings(FrozenModel):
+    #: Re-read the config file when it changes (SIGHUP always triggers a reload).
+    watch: bool = True
+    #: How often the file's modification time is checked.
+    interval_seconds: float = Field(default=1.0, gt=0, le=3600)
+
+
 class ProcessSettings(FrozenModel):
     """Settings every BFF process has. Processes subclass it to add their own keys."""
 
@@ -88,6 +100,8 @@ class ProcessSettings(FrozenModel):
     deadline_seconds: float = Field(default=2.0, gt=0, le=60)
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    admin: AdminSettings = AdminSettings()
+    reload: ReloadSettings = ReloadSettings()
 
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
@@ -174,8 +188,10 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
 
 __all__ = [
     "ENV_PREFIX",
+    "AdminSettings",
     "HttpSettings",
     "ProcessSettings",
+    "ReloadSettings",
     "ServerSettings",
     "UpstreamSettings",
     "load_settings",
