@@ -70,6 +70,8 @@ CHECK_USERS = (1, 2, 500, 1000)
 #: A stand-in answering its health check slower than this on a kept-alive connection
 #: would make every target wait on it rather than on itself.
 MAX_STANDIN_ROUND_TRIP_MS = 5.0
+#: CPU (% of one core) beyond our three processes that marks a run as disturbed.
+NOISE_PCT = 10.0
 #: Lets in-flight fan-outs finish after wrk stops, before upstream counters are read.
 SETTLE_S = 0.5
 
@@ -267,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     summaries = [Summary.of(t.name, [r for r in runs if r.target == t.name]) for t in targets]
-    report = render_report(args, summaries)
+    report = render_report(args, summaries, runs)
     print("\n" + report)
     for text in profiles:
         print(text)
@@ -396,7 +398,7 @@ def first_difference(a: object, b: object, path: str = "$") -> str | None:
     return None if a == b and type(a) is type(b) else f"{path} ({a!r} vs {b!r})"
 
 
-def render_report(args: argparse.Namespace, summaries: Sequence[Summary]) -> str:
+def render_report(args: argparse.Namespace, summaries: Sequence[Summary], runs: Sequence[Run]) -> str:
     facts = machine_facts()
     lines = [
         f"command: {' '.join([Path(PYTHON).name, 'bench/run_home.py', *(sys.argv[1:])])}",
@@ -428,6 +430,9 @@ def render_report(args: argparse.Namespace, summaries: Sequence[Summary]) -> str
     if REFERENCE in by_name and HTTPX_VARIANT in by_name and by_name[REFERENCE].rps:
         ratio = by_name[HTTPX_VARIANT].rps / by_name[REFERENCE].rps
         lines.append(f"transport: {HTTPX_VARIANT} / {REFERENCE} (aiohttp) throughput: {ratio:.2f}x")
+    noisy = [f"{r.target} #{r.round} ({r.share(r.rest_cpu_s):.0f}%)" for r in runs if r.share(r.rest_cpu_s) > NOISE_PCT]
+    if noisy:
+        lines.append(f"WARNING: something else used the CPU during {', '.join(noisy)}; rerun on a quiet machine")
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -65,14 +66,34 @@ class Standins:
                 self.http.delete(f"{base}/_stats").raise_for_status()
 
 
-def mobile_settings(standins: Standins, **overrides: Any) -> MobileSettings:
-    data: dict[str, Any] = {"upstreams": standins.upstream_config(), "deadline_seconds": 1.5}
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def mobile_config(standins: Standins, **overrides: Any) -> dict[str, Any]:
+    """A bff_mobile config (as data) pointing at ``standins``, admin API enabled."""
+    data: dict[str, Any] = {
+        "upstreams": standins.upstream_config(),
+        "deadline_seconds": 1.5,
+        "admin": {"token": ADMIN_TOKEN},
+    }
     data.update(overrides)
-    return MobileSettings.model_validate(data)
+    return data
+
+
+def mobile_settings(standins: Standins, **overrides: Any) -> MobileSettings:
+    return MobileSettings.model_validate(mobile_config(standins, **overrides))
+
+
+def reset_breakers(client: httpx.Client, base_url: str) -> None:
+    """Lift every breaker back to closed with an empty window (through the admin API)."""
+    for breaker in client.get(f"{base_url}/admin/breakers", headers=ADMIN).raise_for_status().json():
+        url = f"{base_url}/admin/breakers/{breaker['upstream']}/{breaker['region']}"
+        client.put(url, json={"force": None}, headers=ADMIN).raise_for_status()
 
 
 @contextmanager
-def serve_mobile(settings: MobileSettings) -> Iterator[str]:
+def serve_mobile(settings: MobileSettings, config_path: Path | None = None) -> Iterator[str]:
     """Serve bff_mobile with ``settings`` on a real loopback socket; yields its base URL."""
-    with ServerThread({"mobile": create_app(settings)}, lifespan="on") as server:
+    with ServerThread({"mobile": create_app(settings, config_path, environ={})}, lifespan="on") as server:
         yield server.url("mobile")
