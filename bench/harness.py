@@ -211,6 +211,11 @@ class WrkResult:
     def rps(self) -> float:
         return self.requests / self.duration_s if self.duration_s else 0.0
 
+    @property
+    def ok_rps(self) -> float:
+        """Answers per second that were 2xx/3xx: a server failing fast can be quick."""
+        return (self.requests - self.non2xx) / self.duration_s if self.duration_s else 0.0
+
 
 def ensure_wrk() -> str:
     """The wrk binary, installed from Debian's packages when missing."""

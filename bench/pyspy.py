@@ -20,12 +20,12 @@ _REPO = str(Path(__file__).resolve().parent.parent) + "/"
 _STDLIB = f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/"
 
 
-def start_recording(pid: int, seconds: float, raw_path: Path, cpus: str | None) -> subprocess.Popen[bytes]:
+def start_recording(pid: int, seconds: int, raw_path: Path, cpus: str | None) -> subprocess.Popen[bytes]:
     """Start sampling ``pid`` for ``seconds`` into ``raw_path`` (collapsed stacks)."""
     binary = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if binary is None:
         raise BenchError("py-spy is not installed; run `.venv/bin/pip install py-spy` (a dev tool, not a dependency)")
-    command = [binary, "record", "--pid", str(pid), "--duration", f"{seconds:.0f}", "--rate", str(SAMPLE_RATE_HZ)]
+    command = [binary, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(SAMPLE_RATE_HZ)]
     command += ["--nonblocking", "--format", "raw", "--output", str(raw_path)]
     return subprocess.Popen(pinned(cpus, command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

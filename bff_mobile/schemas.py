@@ -46,6 +46,8 @@ class Home(BaseModel):
     recommended: list[ProductCard]
     #: Optional sections that could not be fetched and are left out or empty.
     degraded: list[str]
+    #: Upstream data served stale from the cache (the upstream was slow or down), by operation.
+    stale: list[str] = []
 
 
 class ProductDetail(BaseModel):
@@ -70,12 +72,16 @@ class ProductScreen(BaseModel):
     stock: Stock | None
     related: list[ProductCard]
     degraded: list[str]
+    #: Upstream data served stale from the cache (the upstream was slow or down), by operation.
+    stale: list[str] = []
 
 
 class OrderList(BaseModel):
     items: list[OrderCard]
     #: Pass back as ``cursor`` for the next page; ``None`` on the last page.
     next_cursor: str | None
+    #: Upstream data served stale from the cache (the upstream was slow or down), by operation.
+    stale: list[str] = []
 
 
 class OrderItem(BaseModel):
@@ -94,6 +100,8 @@ class OrderDetail(BaseModel):
     total: Money
     items: list[OrderItem]
     degraded: list[str]
+    #: Upstream data served stale from the cache (the upstream was slow or down), by operation.
+    stale: list[str] = []
 
 
 class MaskedAddress(BaseModel):
@@ -113,6 +121,8 @@ class Me(BaseModel):
     address: MaskedAddress
     home_region: str
     member_since: date
+    #: Upstream data served stale from the cache (the upstream was slow or down), by operation.
+    stale: list[str] = []
 
 
 class NewOrderItem(BaseModel):

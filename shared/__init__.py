@@ -28,11 +28,11 @@ from shared.errors import (
 from shared.fanout import FanOut, Section
 from shared.health import Readiness
 from shared.http import Transport, UpstreamResponse, create_transport
-from shared.middleware import current_request_id
+from shared.middleware import current_request_id, note_stale, stale_data
 from shared.openapi import breaking_changes, build_openapi
 from shared.operations import CallExample, Operation, UpstreamSpec
 from shared.pii import PII, mask_email, mask_phone, mask_text, pii_fields
-from shared.policy import BreakerPolicy, BulkheadPolicy, CallPolicy, FrozenModel, HedgePolicy, RetryPolicy
+from shared.policy import BreakerPolicy, BulkheadPolicy, CachePolicy, CallPolicy, FrozenModel, HedgePolicy, RetryPolicy
 from shared.process import ProcessSpec
 from shared.responses import JSONResponse, json_with_etag, render_json
 from shared.settings import ProcessSettings, load_settings
@@ -48,6 +48,7 @@ __all__ = [
     "BreakerPolicy",
     "BulkheadFull",
     "BulkheadPolicy",
+    "CachePolicy",
     "CallExample",
     "CallPolicy",
     "ClientError",
@@ -95,6 +96,8 @@ __all__ = [
     "mask_email",
     "mask_phone",
     "mask_text",
+    "note_stale",
     "pii_fields",
     "render_json",
+    "stale_data",
 ]

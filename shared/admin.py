@@ -7,6 +7,8 @@
     PUT  /admin/breakers/{upstream}/{region}   {"force": "open" | "closed" | null}
     GET  /admin/upstreams                      bulkhead, retry budget, answers served per region
     POST /admin/reload                         re-read the config file now (as SIGHUP does)
+    GET  /admin/cache                          backend, its breaker, counters per operation
+    POST /admin/cache/invalidate               {"entity": "product:42"} or {"operation": "catalog.get_product"}
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hmac
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -128,6 +130,37 @@ async def reload(request: Request) -> Response:
     return JSONResponse({"status": "reloaded", "reloads": runtime.reloads, "notes": notes})
 
 
+class Invalidation(BaseModel):
+    entity: str | None = Field(default=None, min_length=1, max_length=200)
+    operation: str | None = Field(default=None, pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Invalidation:
+        if (self.entity is None) == (self.operation is None):
+            raise ValueError("give exactly one of 'entity' or 'operation'")
+        return self
+
+
+async def cache(request: Request) -> Response:
+    runtime = _runtime(request)
+    response_cache = runtime.upstreams.cache
+    return JSONResponse(response_cache.snapshot() if response_cache is not None else {"backend": None})
+
+
+async def invalidate(request: Request) -> Response:
+    runtime = _runtime(request)
+    body = await json_body(request, Invalidation)
+    response_cache = runtime.upstreams.cache
+    if response_cache is None:
+        return JSONResponse({"deleted": 0})
+    if body.entity is not None:
+        deleted = await response_cache.invalidate_entity(body.entity)
+    else:
+        assert body.operation is not None
+        deleted = await response_cache.invalidate_operation(body.operation)
+    return JSONResponse({"deleted": deleted})
+
+
 def admin_routes() -> list[BaseRoute]:
     return [
         Mount(
@@ -138,6 +171,8 @@ def admin_routes() -> list[BaseRoute]:
                 Route("/breakers/{upstream}/{region}", force_breaker, methods=["PUT"]),
                 Route("/upstreams", upstreams, methods=["GET"]),
                 Route("/reload", reload, methods=["POST"]),
+                Route("/cache", cache, methods=["GET"]),
+                Route("/cache/invalidate", invalidate, methods=["POST"]),
             ],
         )
     ]

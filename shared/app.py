@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from shared.admin import admin_routes
+from shared.cache import build_response_cache
 from shared.endpoints import Endpoint
 from shared.health import Readiness, health_routes
 from shared.http import create_transport
@@ -58,7 +59,9 @@ def runtime_lifespan(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
-        upstreams = build_upstream_set(settings, specs, create_transport(settings.http))
+        cache = build_response_cache(settings.cache)
+        await cache.start()
+        upstreams = build_upstream_set(settings, specs, create_transport(settings.http), cache)
         runtime = Runtime(settings, specs, upstreams, load if config_path else None)
         watcher = None
         if config_path is not None:

@@ -13,6 +13,8 @@ default policy and the stand-in that imitates it locally::
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,9 @@ from shared.types import ASGIApp
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ModelT_co = TypeVar("ModelT_co", bound=BaseModel, covariant=True)
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+Params = Mapping[str, str | int]
+#: Entities an answer is about, for invalidation: (path params, query params) → ["product:42"].
+Tagger = Callable[[Params, Params], Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class Operation(Generic[ModelT_co]):
     policy: CallPolicy | None = None
     #: A call that must succeed against the stand-in (the contract test makes it).
     example: CallExample | None = None
+    #: Entities an answer is about, so an invalidation event for one drops it from the cache.
+    tags: Tagger | None = None
 
     def render_path(self, path_params: Mapping[str, str | int] | None) -> str:
         if not path_params:
@@ -68,11 +75,30 @@ class Operation(Generic[ModelT_co]):
 
     @property
     def pii_fields(self) -> list[str]:
-        return pii_fields(self.response)
+        return _pii_fields(self.response)
+
+    @property
+    def schema_version(self) -> str:
+        """A short hash of the response model's schema: a model change starts new cache keys."""
+        return _schema_version(self.response)
+
+    def cache_tags(self, path_params: Params | None, params: Params | None) -> Sequence[str]:
+        return self.tags(path_params or {}, params or {}) if self.tags is not None else ()
 
     @property
     def key(self) -> str:
         return f"{self.upstream}.{self.name}"
+
+
+@functools.cache
+def _pii_fields(model: type[BaseModel]) -> list[str]:
+    return pii_fields(model)
+
+
+@functools.cache
+def _schema_version(model: type[BaseModel]) -> str:
+    schema = repr(sorted(model.model_json_schema().items())).encode()
+    return "s" + hashlib.blake2b(schema, digest_size=4).hexdigest()
 
 
 StandinFactory = Callable[[Sequence[str]], Mapping[str, ASGIApp]]
@@ -107,4 +133,4 @@ class UpstreamSpec:
         return [op.name for op in self.operations]
 
 
-__all__ = ["CallExample", "Method", "Operation", "StandinFactory", "UpstreamSpec"]
+__all__ = ["CallExample", "Method", "Operation", "Params", "StandinFactory", "Tagger", "UpstreamSpec"]

@@ -8,7 +8,7 @@ no second schema to keep in step.
 
 Which scope each part applies to:
 
-* ``connect_timeout``, ``attempt_timeout``, ``failover``, ``retry``, ``hedge``: per operation.
+* ``connect_timeout``, ``attempt_timeout``, ``failover``, ``retry``, ``hedge``, ``cache``: per operation.
 * ``breaker``: per upstream × region (the upstream-wide policy; operation overrides of it
   are ignored, since all operations of a region share its breaker).
 * ``bulkhead``: per upstream (the upstream-wide policy).
@@ -16,7 +16,7 @@ Which scope each part applies to:
 
 from __future__ import annotations
 
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -85,6 +85,23 @@ class HedgePolicy(FrozenModel):
     min_samples: int = Field(default=20, ge=1)
 
 
+class CachePolicy(FrozenModel):
+    """Caching of an operation's answers (GET only). ``ttl`` 0 means not cached."""
+
+    #: Seconds an entry is fresh: served without calling the upstream.
+    ttl: float = Field(default=0, ge=0, le=86400)
+    #: Seconds after ``ttl`` during which the stale entry may still be served: at once
+    #: while one background refresh runs (stale-while-revalidate), or when the upstream
+    #: fails (stale-if-error).
+    stale_ttl: float = Field(default=0, ge=0, le=86400)
+    #: ``user``: entries are keyed per caller and never served to another; ``shared``: one
+    #: entry for everyone.
+    scope: Literal["shared", "user"] = "shared"
+    #: Serve stale at once and refresh in the background; ``False`` refreshes first and
+    #: serves stale only if that fails.
+    stale_while_revalidate: bool = True
+
+
 class CallPolicy(FrozenModel):
     """How one upstream operation is called.
 
@@ -102,6 +119,7 @@ class CallPolicy(FrozenModel):
     breaker: BreakerPolicy = BreakerPolicy()
     bulkhead: BulkheadPolicy = BulkheadPolicy()
     hedge: HedgePolicy = HedgePolicy()
+    cache: CachePolicy = CachePolicy()
 
     @model_validator(mode="after")
     def _connect_within_attempt(self) -> Self:
@@ -137,6 +155,7 @@ def overlay(base: ModelT, override: ModelT) -> ModelT:
 __all__ = [
     "BreakerPolicy",
     "BulkheadPolicy",
+    "CachePolicy",
     "CallPolicy",
     "FrozenModel",
     "HedgePolicy",

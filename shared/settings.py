@@ -13,6 +13,8 @@ Environment overrides use the ``BFF_`` prefix and ``__`` between levels, so
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
@@ -21,7 +23,7 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from shared.errors import ConfigError
-from shared.policy import CallPolicy, FrozenModel
+from shared.policy import BreakerPolicy, CallPolicy, FrozenModel
 
 ENV_PREFIX = "BFF_"
 
@@ -91,6 +93,65 @@ class ReloadSettings(FrozenModel):
     interval_seconds: float = Field(default=1.0, gt=0, le=3600)
 
 
+class CacheSettings(FrozenModel):
+    """The response cache. Without ``redis_url`` it is in-process (the embedded default)."""
+
+    #: ``redis://host:port/db``; also read from ``REDIS_URL`` by the ``bff`` command.
+    redis_url: str | None = None
+    #: Every key starts with this, so several deployments can share one Redis.
+    prefix: str = Field(default="bff", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    #: Time budget of one cache operation; past it the request goes on without the cache.
+    op_timeout: float = Field(default=0.05, gt=0, le=5)
+    connect_timeout: float = Field(default=0.1, gt=0, le=5)
+    pool_size: int = Field(default=64, ge=1, le=10_000)
+    #: In-process L1 in front of Redis: entries kept, and at most how long (0 disables).
+    l1_entries: int = Field(default=10_000, ge=0)
+    l1_ttl: float = Field(default=1.0, ge=0)
+    #: How long one replica holds the refill lock of a key, and how long others wait on it.
+    lock_ttl: float = Field(default=2.0, gt=0, le=60)
+    lock_wait: float = Field(default=0.1, ge=0, le=5)
+    #: Budget of a background (stale-while-revalidate) refresh.
+    refresh_timeout: float = Field(default=2.0, gt=0, le=60)
+    #: Entries for the in-process store (no Redis).
+    memory_entries: int = Field(default=100_000, ge=1)
+    #: HMAC key for cache keys (user ids and parameters never appear raw). Required with Redis,
+    #: so every replica computes the same keys; random per process otherwise.
+    hmac_key: SecretStr | None = None
+    #: AES-256-GCM keys for entries holding PII, by key id, base64 of 32 bytes. The active
+    #: one encrypts; all of them decrypt, so keys rotate without a flush. Required with Redis.
+    encryption_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    active_key_id: str | None = None
+    #: The breaker that stops hammering a dead Redis.
+    breaker: BreakerPolicy = BreakerPolicy(minimum_calls=10, failure_rate=0.5, open_duration=5.0, half_open_probes=1)
+
+    @model_validator(mode="after")
+    def _keys_consistent(self) -> Self:
+        if self.active_key_id is not None and self.active_key_id not in self.encryption_keys:
+            raise ValueError(
+                f"active_key_id {self.active_key_id!r} is not in encryption_keys {sorted(self.encryption_keys)}"
+            )
+        for kid, key in self.encryption_keys.items():
+            try:
+                raw = base64.b64decode(key.get_secret_value(), validate=True)
+            except binascii.Error:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(f"encryption_keys.{kid} must be base64 of exactly 32 bytes (AES-256)")
+        if self.redis_url is not None:
+            missing = [
+                name
+                for name, value in (("hmac_key", self.hmac_key), ("active_key_id", self.active_key_id))
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"with redis_url set, {' and '.join(missing)} must be set too, the same on every replica"
+                )
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"redis_url must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+        return self
+
+
 class ProcessSettings(FrozenModel):
     """Settings every BFF process has. Processes subclass it to add their own keys."""
 
@@ -102,6 +163,7 @@ class ProcessSettings(FrozenModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin: AdminSettings = AdminSettings()
     reload: ReloadSettings = ReloadSettings()
+    cache: CacheSettings = CacheSettings()
 
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
@@ -189,6 +251,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
 __all__ = [
     "ENV_PREFIX",
     "AdminSettings",
+    "CacheSettings",
     "HttpSettings",
     "ProcessSettings",
     "ReloadSettings",

@@ -2,6 +2,8 @@
 
 For each call, in this fixed order::
 
+    cache (GET with a cache policy: fresh → answer; stale → answer and refresh once in the
+      │    background; miss → one load per key, identical concurrent misses wait on it)
     bulkhead (per upstream: a slot, or BulkheadFull after a short wait)
       └─ retry rounds (tenacity: system failures only, full-jitter backoff, Retry-After,
          │             never past the deadline; every extra attempt needs the retry budget)
@@ -9,8 +11,8 @@ For each call, in this fixed order::
             └─ breaker permit (per upstream × region; bounded half-open probes)
                └─ per-attempt timeout (attempt_timeout, capped by the request deadline)
                   └─ transport
-    then the fallback, which belongs to the caller (FanOut's default for optional
-    sections; the stale cache entry once the cache sits in front).
+    then the fallbacks: a usable stale cache entry when the load fails (stale-if-error),
+    else the caller's (FanOut's default for optional sections).
 
 Hedging (opt-in per operation) runs inside a round: once the first region's attempt has
 taken longer than the operation's observed p95, a second attempt goes to the next
@@ -38,6 +40,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from shared.cache.response_cache import ResponseCache
 from shared.deadline import Deadline
 from shared.errors import (
     BreakerOpen,
@@ -53,7 +56,7 @@ from shared.errors import (
     UpstreamUnavailable,
 )
 from shared.http.transport import Transport, UpstreamResponse
-from shared.middleware.request_id import current_request_id
+from shared.middleware.request_id import current_request_id, note_stale
 from shared.operations import ModelT, Operation
 from shared.policy import CallPolicy
 from shared.resilience.breaker import Breaker, Outcome, Permit
@@ -129,6 +132,7 @@ class UpstreamClient:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         if not config.regions:
             raise ValueError(f"upstream {name!r} needs at least one region")
@@ -137,6 +141,7 @@ class UpstreamClient:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._cache = cache
         self._config = config
         self.breakers: dict[str, Breaker] = {}
         self.bulkhead = Bulkhead(config.upstream_policy.bulkhead)
@@ -178,13 +183,71 @@ class UpstreamClient:
         params: QueryParams | None = None,
         json: object = None,
         headers: Mapping[str, str] | None = None,
+        cache_user: str | int | None = None,
     ) -> ModelT:
         """Call ``operation`` through the pipeline and return its validated answer.
 
-        Raises an ``UpstreamError`` subclass when no usable answer could be had.
+        ``cache_user`` names the caller for operations cached per user; without it such
+        an operation is not cached at all. Raises an ``UpstreamError`` subclass when no
+        usable answer could be had (not even a stale one).
         """
         config = self._config  # one snapshot for the whole call (hot reload swaps it)
         policy = config.policy_for(operation)
+        cache_policy = policy.cache
+        cache = self._cache
+        if (
+            cache is None
+            or cache_policy.ttl <= 0
+            or operation.method != "GET"
+            or (cache_policy.scope == "user" and cache_user is None)
+        ):
+            return await self._call_upstream(operation, policy, config, deadline, path_params, params, json, headers)
+
+        async def load(load_deadline: Deadline) -> tuple[bytes, Any]:
+            model = await self._call_upstream(
+                operation, policy, config, load_deadline, path_params, params, json, headers
+            )
+            return model.__pydantic_serializer__.to_json(model), model
+
+        user = str(cache_user) if cache_policy.scope == "user" else None
+        key = cache.keys.entry(operation.key, operation.schema_version, {"path": path_params, "query": params}, user)
+        result = await cache.get_or_load(
+            operation=operation.key,
+            key=key,
+            policy=cache_policy,
+            sealed=bool(operation.pii_fields),
+            tags=operation.cache_tags(path_params, params),
+            deadline=deadline,
+            load=load,
+        )
+        if result.stale:
+            note_stale(operation.key)
+        if result.model is not None:
+            model: ModelT = result.model
+            return model
+        try:
+            return operation.parse(result.body)
+        except ValidationError as exc:  # an entry written by an older model: treat as garbage
+            raise UpstreamBadResponse(self.name, operation.name, "cached entry does not parse") from exc
+
+    async def invalidate(self, *entities: str) -> None:
+        """Drop cached answers about ``entities`` (e.g. after a write changed them), here
+        and, through the cache's pub/sub, in every replica."""
+        if self._cache is not None:
+            for entity in entities:
+                await self._cache.invalidate_entity(entity)
+
+    async def _call_upstream(
+        self,
+        operation: Operation[ModelT],
+        policy: CallPolicy,
+        config: UpstreamConfig,
+        deadline: Deadline,
+        path_params: Mapping[str, str | int] | None,
+        params: QueryParams | None,
+        json: object,
+        headers: Mapping[str, str] | None,
+    ) -> ModelT:
         body = orjson.dumps(json) if json is not None else None
         send_headers = _headers(headers, has_body=body is not None)
         call = _Call(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from shared.cache.response_cache import ResponseCache
 from shared.errors import ConfigError
 from shared.http.transport import Transport
 from shared.operations import UpstreamSpec
@@ -20,9 +21,12 @@ from shared.upstream_client import Region, UpstreamClient, UpstreamConfig
 class UpstreamSet(Mapping[str, UpstreamClient]):
     """Every upstream client of a process, sharing one transport; owned by the lifespan."""
 
-    def __init__(self, clients: Mapping[str, UpstreamClient], transport: Transport) -> None:
+    def __init__(
+        self, clients: Mapping[str, UpstreamClient], transport: Transport, cache: ResponseCache | None = None
+    ) -> None:
         self._clients = dict(clients)
         self._transport = transport
+        self.cache = cache
 
     def __getitem__(self, name: str) -> UpstreamClient:
         return self._clients[name]
@@ -43,6 +47,8 @@ class UpstreamSet(Mapping[str, UpstreamClient]):
                 self._clients[name].reconfigure(config)
 
     async def aclose(self) -> None:
+        if self.cache is not None:
+            await self.cache.aclose()
         await self._transport.aclose()
 
 
@@ -104,13 +110,20 @@ def upstream_config(spec: UpstreamSpec, config: UpstreamSettings | None) -> Upst
     )
 
 
-def build_upstream_set(settings: ProcessSettings, specs: Sequence[UpstreamSpec], transport: Transport) -> UpstreamSet:
+def build_upstream_set(
+    settings: ProcessSettings,
+    specs: Sequence[UpstreamSpec],
+    transport: Transport,
+    cache: ResponseCache | None = None,
+) -> UpstreamSet:
     check_upstream_config(settings, specs)
     clients = {
-        spec.name: UpstreamClient(spec.name, upstream_config(spec, settings.upstreams.get(spec.name)), transport)
+        spec.name: UpstreamClient(
+            spec.name, upstream_config(spec, settings.upstreams.get(spec.name)), transport, cache=cache
+        )
         for spec in specs
     }
-    return UpstreamSet(clients, transport)
+    return UpstreamSet(clients, transport, cache)
 
 
 __all__ = [

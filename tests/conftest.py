@@ -3,7 +3,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.support import Standins, mobile_settings, reset_breakers, serve_mobile
+from tests.support import Standins, mobile_settings, reset_bff, serve_mobile
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +30,8 @@ def mobile_url(standins: Standins) -> Iterator[str]:
 
 @pytest.fixture
 async def mobile(mobile_url: str, upstreams: Standins) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the shared bff_mobile; breakers are reset after each test, since faults
-    one test switches on must not leave another test's upstream cut off."""
+    """A client of the shared bff_mobile, reset after each test (breakers, cache), since
+    faults one test switches on must not leave another test's upstream cut off or cached."""
     async with httpx.AsyncClient(base_url=mobile_url, timeout=10) as client:
         yield client
-    reset_breakers(upstreams.http, mobile_url)
+    reset_bff(upstreams.http, mobile_url)

@@ -85,11 +85,16 @@ def mobile_settings(standins: Standins, **overrides: Any) -> MobileSettings:
     return MobileSettings.model_validate(mobile_config(standins, **overrides))
 
 
-def reset_breakers(client: httpx.Client, base_url: str) -> None:
-    """Lift every breaker back to closed with an empty window (through the admin API)."""
+def reset_bff(client: httpx.Client, base_url: str) -> None:
+    """Close every breaker with an empty window and empty the cache (through the admin API),
+    so one test's faults and cached answers never leak into the next."""
     for breaker in client.get(f"{base_url}/admin/breakers", headers=ADMIN).raise_for_status().json():
         url = f"{base_url}/admin/breakers/{breaker['upstream']}/{breaker['region']}"
         client.put(url, json={"force": None}, headers=ADMIN).raise_for_status()
+    for spec in registered_upstreams():
+        for op in spec.operations:
+            body = {"operation": op.key}
+            client.post(f"{base_url}/admin/cache/invalidate", json=body, headers=ADMIN).raise_for_status()
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from __future__ import annotations
 from bff_mobile.deps import MobileDeps
 from bff_mobile.schemas import Home, ProductCard
 from bff_mobile.screens.cards import order_card, product_cards
-from shared import Deadline, FanOut, NotFound
+from shared import Deadline, FanOut, NotFound, stale_data
 
 
 async def home_screen(deps: MobileDeps, user_id: int, deadline: Deadline) -> Home:
@@ -36,6 +36,7 @@ async def home_screen(deps: MobileDeps, user_id: int, deadline: Deadline) -> Hom
         orders=[order_card(order) for order in orders.value.items],
         recommended=recommended.value,
         degraded=fan.degraded,
+        stale=stale_data(),
     )
 
 

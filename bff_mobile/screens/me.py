@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bff_mobile.deps import MobileDeps
 from bff_mobile.schemas import MaskedAddress, Me
-from shared import Deadline, NotFound, mask_email, mask_phone, mask_text
+from shared import Deadline, NotFound, mask_email, mask_phone, mask_text, stale_data
 
 
 async def me_screen(deps: MobileDeps, user_id: int, deadline: Deadline) -> Me:
@@ -27,4 +27,5 @@ async def me_screen(deps: MobileDeps, user_id: int, deadline: Deadline) -> Me:
         ),
         home_region=user.home_region,
         member_since=user.member_since,
+        stale=stale_data(),
     )

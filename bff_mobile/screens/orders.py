@@ -5,7 +5,7 @@ from __future__ import annotations
 from bff_mobile.deps import MobileDeps
 from bff_mobile.schemas import Money, NewOrderRequest, OrderDetail, OrderItem, OrderList
 from bff_mobile.screens.cards import order_card
-from shared import Deadline, FanOut, NotFound, UnprocessableContent, UpstreamRejected
+from shared import Deadline, FanOut, NotFound, UnprocessableContent, UpstreamRejected, stale_data
 from shared.cursor import encode_cursor
 from upstreams.catalog.models import Product
 from upstreams.orders.models import NewOrder, NewOrderLine, Order
@@ -22,6 +22,7 @@ async def order_list(deps: MobileDeps, user_id: int, limit: int, position: str |
     return OrderList(
         items=[order_card(order) for order in page.items],
         next_cursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
+        stale=stale_data(),
     )
 
 
@@ -78,4 +79,5 @@ async def _detail(deps: MobileDeps, order: Order, deadline: Deadline) -> OrderDe
         total=Money.of(order.total_cents, order.currency),
         items=items,
         degraded=fan.degraded,
+        stale=stale_data(),
     )

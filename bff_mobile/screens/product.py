@@ -8,7 +8,7 @@ from __future__ import annotations
 from bff_mobile.deps import MobileDeps
 from bff_mobile.schemas import Money, ProductCard, ProductDetail, ProductScreen, Stock
 from bff_mobile.screens.cards import product_cards
-from shared import Deadline, FanOut, NotFound
+from shared import Deadline, FanOut, NotFound, stale_data
 
 RELATED_COUNT = 5
 
@@ -35,6 +35,7 @@ async def product_screen(deps: MobileDeps, product_id: int, region: str, deadlin
         stock=stock.value,
         related=related.value,
         degraded=fan.degraded,
+        stale=stale_data(),
     )
 
 

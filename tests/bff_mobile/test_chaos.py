@@ -17,6 +17,8 @@ USER = {"X-User-Id": "7"}
 BOUND = 1.5 + 0.3
 FAST_BREAKERS = {
     "breaker": {"minimum_calls": 5, "failure_rate": 0.5, "open_duration": 0.5, "half_open_probes": 2},
+    # Every request must reach the upstreams here; the cache has its own chaos tests.
+    "cache": {"ttl": 0, "stale_ttl": 0},
 }
 
 

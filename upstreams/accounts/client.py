@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import CallExample, Deadline, Operation, UpstreamClient, UpstreamRejected
+from shared import CachePolicy, CallExample, CallPolicy, Deadline, Operation, UpstreamClient, UpstreamRejected
 from upstreams.accounts.models import User
 
 GET_USER = Operation(
@@ -13,6 +13,8 @@ GET_USER = Operation(
     response=User,
     idempotent=True,
     example=CallExample(path_params={"user_id": 7}),
+    policy=CallPolicy(cache=CachePolicy(ttl=60, stale_ttl=600, scope="user")),
+    tags=lambda path, query: [f"user:{path['user_id']}"],
 )
 
 
@@ -23,7 +25,9 @@ class AccountsClient:
     async def user(self, user_id: int, *, deadline: Deadline) -> User | None:
         """The user's profile, or ``None`` if accounts does not know the id."""
         try:
-            return await self._upstream.call(GET_USER, path_params={"user_id": user_id}, deadline=deadline)
+            return await self._upstream.call(
+                GET_USER, path_params={"user_id": user_id}, deadline=deadline, cache_user=user_id
+            )
         except UpstreamRejected as exc:
             if exc.upstream_status == 404:
                 return None

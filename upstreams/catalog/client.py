@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared import (
+    CachePolicy,
     CallExample,
+    CallPolicy,
     Deadline,
     Operation,
     UpstreamClient,
@@ -15,6 +17,8 @@ from upstreams.catalog.models import Product, ProductList, SearchResult
 
 #: The stand-in (and the real service) refuse larger batches.
 MAX_BATCH = 100
+#: Products change rarely and are the same for everyone.
+PRODUCT_CACHE = CallPolicy(cache=CachePolicy(ttl=300, stale_ttl=3600))
 
 GET_PRODUCT = Operation(
     upstream="catalog",
@@ -24,6 +28,8 @@ GET_PRODUCT = Operation(
     response=Product,
     idempotent=True,
     example=CallExample(path_params={"product_id": 42}),
+    policy=PRODUCT_CACHE,
+    tags=lambda path, query: [f"product:{path['product_id']}"],
 )
 GET_PRODUCTS = Operation(
     upstream="catalog",
@@ -33,6 +39,8 @@ GET_PRODUCTS = Operation(
     response=ProductList,
     idempotent=True,
     example=CallExample(params={"ids": "1,2,3"}),
+    policy=PRODUCT_CACHE,
+    tags=lambda path, query: [f"product:{i}" for i in str(query.get("ids", "")).split(",") if i],
 )
 GET_RELATED = Operation(
     upstream="catalog",
@@ -42,6 +50,8 @@ GET_RELATED = Operation(
     response=ProductList,
     idempotent=True,
     example=CallExample(path_params={"product_id": 42}, params={"limit": 5}),
+    policy=PRODUCT_CACHE,
+    tags=lambda path, query: [f"product:{path['product_id']}"],
 )
 SEARCH = Operation(
     upstream="catalog",
@@ -51,6 +61,7 @@ SEARCH = Operation(
     response=SearchResult,
     idempotent=True,
     example=CallExample(params={"q": "shoe", "limit": 5, "offset": 0}),
+    policy=CallPolicy(cache=CachePolicy(ttl=60, stale_ttl=600)),
 )
 
 

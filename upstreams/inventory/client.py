@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared import CallExample, Deadline, Operation, UpstreamClient
+from shared import CachePolicy, CallExample, CallPolicy, Deadline, Operation, UpstreamClient
 from upstreams.inventory.models import StockList
 
 MAX_BATCH = 100
@@ -17,6 +17,9 @@ GET_STOCK = Operation(
     response=StockList,
     idempotent=True,
     example=CallExample(params={"ids": "1,2,3", "region": "eu"}),
+    # Stock moves fast: a short TTL, and stale for a little while if inventory fails.
+    policy=CallPolicy(cache=CachePolicy(ttl=5, stale_ttl=60)),
+    tags=lambda path, query: [f"stock:{i}" for i in str(query.get("ids", "")).split(",") if i],
 )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from shared import (
     IDEMPOTENCY_HEADER,
+    CachePolicy,
     CallExample,
+    CallPolicy,
     Deadline,
     Operation,
     UpstreamClient,
@@ -20,6 +22,8 @@ LIST_ORDERS = Operation(
     response=OrderPage,
     idempotent=True,
     example=CallExample(path_params={"user_id": 7}, params={"limit": 3}),
+    policy=CallPolicy(cache=CachePolicy(ttl=30, stale_ttl=600, scope="user")),
+    tags=lambda path, query: [f"orders-of:{path['user_id']}"],
 )
 GET_ORDER = Operation(
     upstream="orders",
@@ -29,6 +33,8 @@ GET_ORDER = Operation(
     response=Order,
     idempotent=True,
     example=CallExample(path_params={"order_id": "o-000007-001"}),
+    policy=CallPolicy(cache=CachePolicy(ttl=60, stale_ttl=600)),
+    tags=lambda path, query: [f"order:{path['order_id']}"],
 )
 #: Not idempotent by itself; the Idempotency-Key it always carries makes a repeat safe.
 CREATE_ORDER = Operation(
@@ -55,7 +61,7 @@ class OrdersClient:
         if cursor:
             params["cursor"] = cursor
         return await self._upstream.call(
-            LIST_ORDERS, path_params={"user_id": user_id}, params=params, deadline=deadline
+            LIST_ORDERS, path_params={"user_id": user_id}, params=params, deadline=deadline, cache_user=user_id
         )
 
     async def order(self, order_id: str, *, deadline: Deadline) -> Order | None:
@@ -67,10 +73,15 @@ class OrdersClient:
             raise
 
     async def create(self, order: NewOrder, idempotency_key: str, *, deadline: Deadline) -> Order:
-        """Create an order; the same key and body return the same order, never a second one."""
-        return await self._upstream.call(
+        """Create an order; the same key and body return the same order, never a second one.
+
+        The user's cached order list is dropped, so their next screen shows the new order.
+        """
+        created = await self._upstream.call(
             CREATE_ORDER,
             json=order.model_dump(mode="json"),
             headers={IDEMPOTENCY_HEADER: idempotency_key},
             deadline=deadline,
         )
+        await self._upstream.invalidate(f"orders-of:{order.user_id}")
+        return created

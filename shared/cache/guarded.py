@@ -1,0 +1,107 @@
+"""The cache never fails a request.
+
+Every store operation runs within a small time budget and behind a breaker: a slow,
+dead or black-holed Redis costs at most ``op_timeout`` per operation until the breaker
+opens, and nothing after that until it is probed again. A failed read is a miss; a
+failed write is skipped. Errors are counted, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from shared.cache.stores import CacheStore, Handler
+from shared.policy import BreakerPolicy
+from shared.resilience.breaker import Breaker, Outcome
+from shared.types import Clock
+
+T = TypeVar("T")
+log = logging.getLogger("bff.cache")
+
+
+class GuardedStore:
+    def __init__(
+        self, store: CacheStore, *, op_timeout: float, breaker: BreakerPolicy, clock: Clock = time.monotonic
+    ) -> None:
+        self.store = store
+        self.op_timeout = op_timeout
+        self.breaker = Breaker(f"cache@{store.name}", breaker, clock)
+        self._clock = clock
+        self.errors = 0
+        self.skipped = 0
+
+    async def _guard(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
+        permit = self.breaker.try_acquire()
+        if permit is None:
+            self.skipped += 1
+            return fallback
+        started = self._clock()
+        try:
+            async with asyncio.timeout(self.op_timeout):
+                result = await operation()
+        except asyncio.CancelledError:
+            self.breaker.record(permit, Outcome.IGNORED, self._clock() - started)
+            raise
+        except Exception as exc:  # any failure of the cache is a miss, never the request's failure
+            self.errors += 1
+            self.breaker.record(permit, Outcome.FAILURE, self._clock() - started)
+            log.debug("cache %s failed: %s", self.store.name, type(exc).__name__)
+            return fallback
+        self.breaker.record(permit, Outcome.SUCCESS, self._clock() - started)
+        return result
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._guard(lambda: self.store.get(key), None)
+
+    async def set(self, key: str, value: bytes, ttl: float, tags: Sequence[str]) -> None:
+        await self._guard(lambda: self.store.set(key, value, ttl, tags), None)
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        return await self._guard(lambda: self.store.delete(keys), 0)
+
+    async def pop_tag(self, tag: str) -> list[str]:
+        return await self._guard(lambda: self.store.pop_tag(tag), [])
+
+    async def keys_with_prefix(self, prefix: str) -> list[str]:
+        # A scan may legitimately take longer than one read; give it ten budgets.
+        async def scan() -> list[str]:
+            async with asyncio.timeout(self.op_timeout * 10):
+                return await self.store.keys_with_prefix(prefix)
+
+        return await self._guard_long(scan, [])
+
+    async def _guard_long(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
+        try:
+            return await operation()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.errors += 1
+            return fallback
+
+    async def try_lock(self, key: str, ttl: float) -> bool | None:
+        """``True``/``False`` from the store; ``None`` when the store could not answer."""
+        return await self._guard(lambda: self.store.try_lock(key, ttl), None)
+
+    async def unlock(self, key: str) -> None:
+        await self._guard(lambda: self.store.unlock(key), None)
+
+    async def publish(self, channel: str, message: bytes) -> bool:
+        async def send() -> bool:
+            await self.store.publish(channel, message)
+            return True
+
+        return await self._guard(send, False)
+
+    async def listen(self, channel: str, handler: Handler) -> None:
+        await self.store.listen(channel, handler)
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+__all__ = ["GuardedStore"]

@@ -1,0 +1,48 @@
+"""Cache keys that carry no raw personal data.
+
+A key names the operation and its response schema version in clear (so operators can
+invalidate by prefix) and everything else, parameters and the user, only as an HMAC::
+
+    bff:accounts.get_user:s3f9a1c2e:5b0c…   (never "user_id=7")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+
+class CacheKeys:
+    def __init__(self, prefix: str, hmac_key: bytes) -> None:
+        self.prefix = prefix
+        self._hmac_key = hmac_key
+
+    def _digest(self, data: bytes) -> str:
+        return hmac.new(self._hmac_key, data, hashlib.sha256).hexdigest()[:32]
+
+    def entry(self, operation: str, schema: str, params: Mapping[str, Any], user: str | None) -> str:
+        canonical = orjson.dumps({"p": params, "u": user}, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        return f"{self.prefix}:{operation}:{schema}:{self._digest(canonical)}"
+
+    def operation_prefix(self, operation: str) -> str:
+        """Every entry of one operation starts with this (for invalidation by prefix)."""
+        return f"{self.prefix}:{operation}:"
+
+    def tag(self, entity: str) -> str:
+        """The set of keys holding data about ``entity`` (e.g. ``product:42``)."""
+        return f"{self.prefix}:tag:{self._digest(entity.encode())}"
+
+    def lock(self, key: str) -> str:
+        return f"{key}:lock"
+
+    @property
+    def channel(self) -> str:
+        """The pub/sub channel invalidation events travel on."""
+        return f"{self.prefix}:invalidate"
+
+
+__all__ = ["CacheKeys"]

@@ -1,0 +1,200 @@
+"""Where entries live: Redis (shared by every replica) or this process's memory.
+
+Both sit on aiocache (``RedisCache`` / ``SimpleMemoryCache``) for get, set, delete and the
+refill lock (``add``: set if absent). What aiocache does not cover — tag sets, SCAN by
+prefix and pub/sub — goes to the underlying redis-py client, or to plain dicts in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from aiocache import RedisCache, SimpleMemoryCache
+from aiocache.serializers import NullSerializer
+from redis.asyncio import Redis
+
+Handler = Callable[[bytes], Awaitable[None]]
+log = logging.getLogger("bff.cache")
+
+
+class CacheStore(Protocol):
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl: float, tags: Sequence[str]) -> None: ...
+    async def delete(self, keys: Sequence[str]) -> int: ...
+    async def pop_tag(self, tag: str) -> list[str]: ...
+    async def keys_with_prefix(self, prefix: str) -> list[str]: ...
+    async def try_lock(self, key: str, ttl: float) -> bool: ...
+    async def unlock(self, key: str) -> None: ...
+    async def publish(self, channel: str, message: bytes) -> None: ...
+    async def listen(self, channel: str, handler: Handler) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class MemoryStore:
+    """This process only: the embedded default when no Redis is configured."""
+
+    name = "memory"
+
+    def __init__(self, max_entries: int) -> None:
+        self._cache = SimpleMemoryCache(serializer=NullSerializer())
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._tags: dict[str, set[str]] = {}
+        self._max_entries = max_entries
+        self._handlers: dict[str, list[Handler]] = {}
+
+    async def get(self, key: str) -> bytes | None:
+        value: bytes | None = await self._cache.get(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: float, tags: Sequence[str]) -> None:
+        await self._cache.set(key, value, ttl=ttl)
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        for tag in tags:
+            self._tags.setdefault(tag, set()).add(key)
+        while len(self._keys) > self._max_entries:
+            oldest, _ = self._keys.popitem(last=False)
+            await self._cache.delete(oldest)
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        deleted = 0
+        for key in keys:
+            self._keys.pop(key, None)
+            deleted += await self._cache.delete(key)
+        return deleted
+
+    async def pop_tag(self, tag: str) -> list[str]:
+        return sorted(self._tags.pop(tag, set()))
+
+    async def keys_with_prefix(self, prefix: str) -> list[str]:
+        return [key for key in self._keys if key.startswith(prefix)]
+
+    async def try_lock(self, key: str, ttl: float) -> bool:
+        try:
+            await self._cache.add(key, b"1", ttl=ttl)
+        except ValueError:  # aiocache: the key exists
+            return False
+        return True
+
+    async def unlock(self, key: str) -> None:
+        await self._cache.delete(key)
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        for handler in self._handlers.get(channel, []):
+            await handler(message)
+
+    async def listen(self, channel: str, handler: Handler) -> None:
+        self._handlers.setdefault(channel, []).append(handler)
+
+    async def aclose(self) -> None:
+        await self._cache.clear()
+
+
+class RedisStore:
+    """Redis, shared by every replica. Short socket timeouts: a slow Redis must not be
+    waited on (the guard adds a per-operation budget and a breaker on top)."""
+
+    name = "redis"
+
+    def __init__(self, url: str, *, pool_size: int, op_timeout: float, connect_timeout: float) -> None:
+        parts = urlsplit(url)
+        self._cache = RedisCache(
+            serializer=NullSerializer(),
+            endpoint=parts.hostname or "127.0.0.1",
+            port=parts.port or 6379,
+            db=int(parts.path.lstrip("/") or 0),
+            password=parts.password,
+            pool_max_size=pool_size,
+            create_connection_timeout=connect_timeout,
+            connection_pool_kwargs={"socket_timeout": op_timeout},
+            timeout=None,  # the guard owns the time budget
+        )
+        self.client: Redis = self._cache.client
+        self._listener: asyncio.Task[None] | None = None
+
+    async def get(self, key: str) -> bytes | None:
+        value: bytes | None = await self._cache.get(key, encoding=None)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: float, tags: Sequence[str]) -> None:
+        milliseconds = max(1, int(ttl * 1000))
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(key, value, px=milliseconds)
+            for tag in tags:
+                pipe.sadd(tag, key)
+                # A tag outlives its longest entry; stale members are harmless (DEL of nothing).
+                pipe.pexpire(tag, milliseconds, gt=True)
+                pipe.pexpire(tag, milliseconds, nx=True)
+            await pipe.execute()
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        deleted: int = await self.client.delete(*keys)
+        return deleted
+
+    async def pop_tag(self, tag: str) -> list[str]:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.smembers(tag)
+            pipe.delete(tag)
+            members, _ = await pipe.execute()
+        return sorted(member.decode() for member in members)
+
+    async def keys_with_prefix(self, prefix: str) -> list[str]:
+        # SCAN, never KEYS: it does not block Redis on a large keyspace.
+        return [key.decode() async for key in self.client.scan_iter(match=f"{_escape(prefix)}*", count=500)]
+
+    async def try_lock(self, key: str, ttl: float) -> bool:
+        acquired = await self.client.set(key, b"1", nx=True, px=max(1, int(ttl * 1000)))
+        return bool(acquired)
+
+    async def unlock(self, key: str) -> None:
+        await self.client.delete(key)
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self.client.publish(channel, message)
+
+    async def listen(self, channel: str, handler: Handler) -> None:
+        self._listener = asyncio.create_task(self._listen(channel, handler), name="cache-invalidation-listener")
+
+    async def _listen(self, channel: str, handler: Handler) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                delay = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await handler(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: resubscribe with backoff
+                log.warning("cache invalidation listener lost Redis (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.client.aclose()
+
+
+def _escape(prefix: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)
+
+
+__all__ = ["CacheStore", "Handler", "MemoryStore", "RedisStore"]
