@@ -101,7 +101,7 @@ class CacheSettings(FrozenModel):
     #: Every key starts with this, so several deployments can share one Redis.
     prefix: str = Field(default="bff", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     #: Time budget of one cache operation; past it the request goes on without the cache.
-    op_timeout: float = Field(default=0.05, gt=0, le=5)
+    op_timeout: float = Field(default=0.1, gt=0, le=5)
     connect_timeout: float = Field(default=0.1, gt=0, le=5)
     pool_size: int = Field(default=64, ge=1, le=10_000)
     #: In-process L1 in front of Redis: entries kept, and at most how long (0 disables).
@@ -122,7 +122,7 @@ class CacheSettings(FrozenModel):
     encryption_keys: dict[str, SecretStr] = Field(default_factory=dict)
     active_key_id: str | None = None
     #: The breaker that stops hammering a dead Redis.
-    breaker: BreakerPolicy = BreakerPolicy(minimum_calls=10, failure_rate=0.5, open_duration=5.0, half_open_probes=1)
+    breaker: BreakerPolicy = BreakerPolicy(minimum_calls=20, failure_rate=0.5, open_duration=5.0, half_open_probes=1)
 
     @model_validator(mode="after")
     def _keys_consistent(self) -> Self:

@@ -76,6 +76,8 @@ class ResponseCache:
         self._inflight: dict[str, asyncio.Future[Loaded]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self.counters: dict[str, Counter[str]] = {}
+        #: Names this instance in invalidation events, so it skips its own echo.
+        self.origin = base64.urlsafe_b64encode(os.urandom(9)).decode()
 
     def _count(self, operation: str, name: str) -> None:
         self.counters.setdefault(operation, Counter())[name] += 1
@@ -149,6 +151,11 @@ class ResponseCache:
         if running is not None:
             self._count(operation, "coalesced")
             return await asyncio.shield(running)
+        # A fill may have finished while this caller's lookup was in flight.
+        just_filled = self._recently_filled(key)
+        if just_filled is not None:
+            self._count(operation, "coalesced")
+            return just_filled.body, None
         # The fill runs as its own task: a caller that goes away must not cancel the
         # callers coalesced onto it.
         task = asyncio.ensure_future(self._fill(operation, key, policy, sealed, tags, deadline, load))
@@ -180,6 +187,10 @@ class ResponseCache:
         finally:
             if locked:
                 await self.store.unlock(lock)
+
+    def _recently_filled(self, key: str) -> Entry | None:
+        entry = self._local.get(key) if self._local is not None else None
+        return entry if entry is not None and entry.fresh(self._wall()) else None
 
     async def _wait_for_peer(self, operation: str, key: str, sealed: bool, deadline: Deadline) -> Entry | None:
         waited = 0.0
@@ -230,12 +241,16 @@ class ResponseCache:
         tag = self.keys.tag(entity)
         keys = await self.store.pop_tag(tag)
         deleted = await self.store.delete(keys)
+        self._drop_local(keys, tag)
+        if broadcast:
+            event = {"entity": entity, "keys": keys, "origin": self.origin}
+            await self.store.publish(self.keys.channel, orjson.dumps(event))
+        return deleted
+
+    def _drop_local(self, keys: Sequence[str], tag: str) -> None:
         if self._local is not None:
             self._local.drop(keys)
             self._local.drop_tag(tag)
-        if broadcast:
-            await self.store.publish(self.keys.channel, orjson.dumps({"entity": entity, "origin": _ORIGIN}))
-        return deleted
 
     async def invalidate_operation(self, operation: str, *, broadcast: bool = True) -> int:
         """Drop every entry of one operation (``catalog.get_product``), found by SCAN."""
@@ -245,7 +260,7 @@ class ResponseCache:
         if self._local is not None:
             self._local.drop_prefix(prefix)
         if broadcast:
-            await self.store.publish(self.keys.channel, orjson.dumps({"operation": operation, "origin": _ORIGIN}))
+            await self.store.publish(self.keys.channel, orjson.dumps({"operation": operation, "origin": self.origin}))
         return deleted
 
     async def _on_event(self, message: bytes) -> None:
@@ -254,9 +269,12 @@ class ResponseCache:
         except orjson.JSONDecodeError:
             log.warning("ignoring a malformed cache invalidation event")
             return
-        if not isinstance(event, dict) or event.get("origin") == _ORIGIN:
+        if not isinstance(event, dict) or event.get("origin") == self.origin:
             return
         if isinstance(event.get("entity"), str):
+            # The publisher already emptied the tag set; drop the keys it found from our L1.
+            keys = [k for k in event.get("keys", []) if isinstance(k, str)]
+            self._drop_local(keys, self.keys.tag(event["entity"]))
             await self.invalidate_entity(event["entity"], broadcast=False)
         elif isinstance(event.get("operation"), str):
             await self.invalidate_operation(event["operation"], broadcast=False)
@@ -283,10 +301,6 @@ class ResponseCache:
                 op: {name: counts[name] for name in COUNTERS} for op, counts in sorted(self.counters.items())
             },
         }
-
-
-#: Identifies this process in invalidation events, so it skips its own echo.
-_ORIGIN = base64.urlsafe_b64encode(os.urandom(9)).decode()
 
 
 def build_response_cache(settings: CacheSettings) -> ResponseCache:

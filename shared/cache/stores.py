@@ -107,7 +107,7 @@ class RedisStore:
     def __init__(self, url: str, *, pool_size: int, op_timeout: float, connect_timeout: float) -> None:
         parts = urlsplit(url)
         self._cache = RedisCache(
-            serializer=NullSerializer(),
+            serializer=NullSerializer(encoding=None),  # raw bytes in, raw bytes out
             endpoint=parts.hostname or "127.0.0.1",
             port=parts.port or 6379,
             db=int(parts.path.lstrip("/") or 0),
@@ -121,7 +121,7 @@ class RedisStore:
         self._listener: asyncio.Task[None] | None = None
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._cache.get(key, encoding=None)
+        value: bytes | None = await self._cache.get(key)
         return value
 
     async def set(self, key: str, value: bytes, ttl: float, tags: Sequence[str]) -> None:

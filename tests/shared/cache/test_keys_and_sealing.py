@@ -5,7 +5,7 @@ import pytest
 
 from shared.cache.entry import Entry, EntryError
 from shared.cache.keys import CacheKeys
-from shared.cache.sealing import SealError, Sealer
+from shared.cache.sealing import Sealer, SealError
 
 KEYS = CacheKeys("bff", b"k" * 32)
 
