@@ -89,10 +89,18 @@ def config_path(spec: ProcessSpec, config: Path | None) -> Path | None:
     return config or (Path(os.environ["BFF_CONFIG"]) if os.environ.get("BFF_CONFIG") else spec.default_config)
 
 
+def process_environ() -> dict[str, str]:
+    """The environment, with the conventional ``REDIS_URL`` read as ``cache.redis_url``."""
+    environ = dict(os.environ)
+    if environ.get("REDIS_URL") and "BFF_CACHE__REDIS_URL" not in environ:
+        environ["BFF_CACHE__REDIS_URL"] = environ["REDIS_URL"]
+    return environ
+
+
 def load_process_settings(spec: ProcessSpec, config: Path | None) -> ProcessSettings:
     """Settings for ``spec`` from its config file (see ``config_path``) and the environment."""
     path = config_path(spec, config)
-    settings = load_settings(spec.settings_model, path, os.environ)
+    settings = load_settings(spec.settings_model, path, process_environ())
     check_upstream_config(settings, spec.upstreams())
     return settings
 
@@ -106,7 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
-    app = spec.create_app(settings, path)
+    app = spec.create_app(settings, path)  # reloads read os.environ (REDIS_URL is restart-only)
     uvicorn.run(
         app,
         host=settings.server.host,
@@ -146,7 +154,7 @@ def _stack(args: argparse.Namespace) -> int:
 
 def _config_check(args: argparse.Namespace) -> int:
     spec = _process(args.process)
-    settings = load_settings(spec.settings_model, args.file, os.environ)
+    settings = load_settings(spec.settings_model, args.file, process_environ())
     check_upstream_config(settings, spec.upstreams())
     print(f"{args.file}: valid configuration for {spec.name}")
     return 0

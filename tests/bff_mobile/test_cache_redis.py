@@ -81,7 +81,7 @@ async def test_two_instances_share_entries(two_bffs: tuple[str, str], upstreams:
 
 async def test_per_user_entries_never_cross_users(two_bffs: tuple[str, str], upstreams: Standins) -> None:
     a, b = two_bffs
-    names = {}
+    names: dict[str, set[str]] = {}
     async with httpx.AsyncClient(timeout=10) as client:
         for user, base in (("7", a), ("8", b), ("7", b), ("8", a)):
             me = (await client.get(f"{base}/v1/me", headers={"X-User-Id": user})).json()
