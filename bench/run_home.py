@@ -436,6 +436,8 @@ def render_report(args: argparse.Namespace, summaries: Sequence[Summary], runs: 
         ours, ceiling = by_name[REFERENCE], by_name[CEILING]
         ratio = ours.ok_rps / ceiling.ok_rps if ceiling.ok_rps else 0.0
         verdict = "met" if ratio >= ACCEPTANCE_RATIO else "NOT met"
+        if any(r.share(r.rest_cpu_s) > NOISE_PCT for r in runs if r.target in (REFERENCE, CEILING)):
+            verdict += ", but UNRELIABLE: other work shared the CPU, see the warning below"
         lines.append(
             f"{REFERENCE} / {CEILING} 2xx throughput: {ratio:.2f}x (acceptance bar >= {ACCEPTANCE_RATIO}x: {verdict})"
         )

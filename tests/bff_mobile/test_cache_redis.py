@@ -243,3 +243,13 @@ def test_redis_url_without_shared_keys_refuses_to_start(upstreams: Standins) -> 
     with pytest.raises(ValueError, match="hmac_key"):
         CacheSettings(redis_url="redis://127.0.0.1:6379/0")
     assert issubclass(ConfigError, Exception)
+
+
+async def test_a_hot_key_stampede_across_two_replicas_makes_a_few_calls(
+    two_bffs: tuple[str, str], upstreams: Standins
+) -> None:
+    a, b = two_bffs
+    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=100)) as client:
+        answers = await asyncio.gather(*(client.get(f"{base}/v1/products/888") for _ in range(50) for base in (a, b)))
+    assert {r.status_code for r in answers} == {200}
+    assert route_calls(upstreams, "catalog", PRODUCT_ROUTE) <= 2
