@@ -12,12 +12,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from bff_mobile.deps import MobileDeps
 from bff_mobile.routes import ENDPOINTS
 from bff_mobile.settings import MobileSettings
 from shared import ProcessSpec, build_app, build_openapi
 from shared.app import runtime_lifespan
 from shared.upstream_set import check_upstream_config
+from upstreams.clients import UpstreamClients
 from upstreams.registry import registered_upstreams
 
 VERSION = "1.0.0"
@@ -40,7 +40,7 @@ def create_app(
     lifespan = runtime_lifespan(
         settings,
         specs,
-        lambda runtime: {"deps": MobileDeps.from_runtime(runtime)},
+        lambda runtime: {"deps": UpstreamClients.from_runtime(runtime)},
         config_path=config_path,
         environ=environ,
     )
