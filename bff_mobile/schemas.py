@@ -10,17 +10,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-
-class Money(BaseModel):
-    #: Decimal string, e.g. "89.99", so no client rounds through a float.
-    amount: str
-    currency: str
-
-    @classmethod
-    def of(cls, cents: int, currency: str) -> Money:
-        sign = "-" if cents < 0 else ""
-        whole, part = divmod(abs(cents), 100)
-        return cls(amount=f"{sign}{whole}.{part:02d}", currency=currency)
+from shared.money import Money
 
 
 class ProductCard(BaseModel):

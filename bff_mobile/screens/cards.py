@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bff_mobile.deps import MobileDeps
-from bff_mobile.schemas import Money, OrderCard, ProductCard
+from bff_mobile.schemas import OrderCard, ProductCard
 from shared import Deadline, FanOut
+from shared.money import Money
 from upstreams.catalog.models import Product
 from upstreams.orders.models import OrderSummary
 

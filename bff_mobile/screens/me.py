@@ -7,21 +7,23 @@ from __future__ import annotations
 
 from bff_mobile.deps import MobileDeps
 from bff_mobile.schemas import MaskedAddress, Me
-from shared import Deadline, NotFound, mask_email, mask_phone, mask_text, stale_data
+from shared import Deadline, NotFound, stale_data
+from upstreams.accounts.masking import masked_contact
 
 
 async def me_screen(deps: MobileDeps, user_id: int, deadline: Deadline) -> Me:
     user = await deps.accounts.user(user_id, deadline=deadline)
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
+    contact = masked_contact(user)
     return Me(
         id=user.id,
         name=user.name,
-        email=mask_email(user.email),
-        phone=mask_phone(user.phone),
+        email=contact.email,
+        phone=contact.phone,
         address=MaskedAddress(
-            street=mask_text(user.address.street),
-            postal_code=mask_text(user.address.postal_code, keep=2),
+            street=contact.street,
+            postal_code=contact.postal_code,
             city=user.address.city,
             country=user.address.country,
         ),

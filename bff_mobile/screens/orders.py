@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bff_mobile.deps import MobileDeps
-from bff_mobile.schemas import Money, NewOrderRequest, OrderDetail, OrderItem, OrderList
+from bff_mobile.schemas import NewOrderRequest, OrderDetail, OrderItem, OrderList
 from bff_mobile.screens.cards import order_card
 from shared import Deadline, FanOut, NotFound, UnprocessableContent, UpstreamRejected, stale_data
 from shared.cursor import encode_cursor
+from shared.money import Money
 from upstreams.catalog.models import Product
 from upstreams.orders.models import NewOrder, NewOrderLine, Order
 

@@ -6,9 +6,10 @@ The product is required; its stock and the related products are optional.
 from __future__ import annotations
 
 from bff_mobile.deps import MobileDeps
-from bff_mobile.schemas import Money, ProductCard, ProductDetail, ProductScreen, Stock
+from bff_mobile.schemas import ProductCard, ProductDetail, ProductScreen, Stock
 from bff_mobile.screens.cards import product_cards
 from shared import Deadline, FanOut, NotFound, stale_data
+from shared.money import Money
 
 RELATED_COUNT = 5
 
