@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## run: the whole local stack (stand-ins in two regions, bff_mobile on :8080); Ctrl-C stops it
+## run: the whole local stack (stand-ins in two regions, bff_mobile on :8080, bff_web on :8081); Ctrl-C stops it
 run: $(STAMP)
 	$(BIN)/bff stack
 
@@ -33,9 +33,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## openapi: refresh the committed OpenAPI snapshots after an additive API change
+## openapi: refresh the committed API references (OpenAPI, GraphQL SDL) after an additive change
 openapi: $(STAMP)
 	$(BIN)/bff openapi mobile > docs/api/bff_mobile.openapi.json
+	$(BIN)/bff openapi web > docs/api/bff_web.openapi.json
+	$(BIN)/python -c "from bff_web.graphql.schema import sdl; print(sdl(), end='')" > docs/api/bff_web.graphql
 
 ## bench: the side-by-side /v1/home benchmark (see bench/README.md)
 bench: $(STAMP)

@@ -1,9 +1,10 @@
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import Standins, mobile_settings, reset_bff, serve_mobile
+from tests.support import Standins, mobile_settings, reset_bff, serve_mobile, serve_web, web_settings
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +36,21 @@ async def mobile(mobile_url: str, upstreams: Standins) -> AsyncIterator[httpx.As
     async with httpx.AsyncClient(base_url=mobile_url, timeout=10) as client:
         yield client
     reset_bff(upstreams.http, mobile_url)
+
+
+PERSISTED = Path(__file__).parents[1] / "bff_web" / "persisted_queries.json"
+
+
+@pytest.fixture(scope="session")
+def web_url(standins: Standins) -> Iterator[str]:
+    graphql = {"persisted_queries_file": str(PERSISTED)}
+    with serve_web(web_settings(standins, graphql=graphql)) as url:
+        yield url
+
+
+@pytest.fixture
+async def web(web_url: str, upstreams: Standins) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the shared bff_web, reset after each test like ``mobile``."""
+    async with httpx.AsyncClient(base_url=web_url, timeout=10) as client:
+        yield client
+    reset_bff(upstreams.http, web_url)

@@ -11,6 +11,8 @@ import httpx
 
 from bff_mobile.app import create_app
 from bff_mobile.settings import MobileSettings
+from bff_web.app import create_app as create_web_app
+from bff_web.settings import WebSettings
 from shared.servers import ServerThread
 from shared.types import ASGIApp
 from upstreams.registry import registered_upstreams
@@ -102,3 +104,14 @@ def serve_mobile(settings: MobileSettings, config_path: Path | None = None) -> I
     """Serve bff_mobile with ``settings`` on a real loopback socket; yields its base URL."""
     with ServerThread({"mobile": create_app(settings, config_path, environ={})}, lifespan="on") as server:
         yield server.url("mobile")
+
+
+def web_settings(standins: Standins, **overrides: Any) -> WebSettings:
+    return WebSettings.model_validate(mobile_config(standins, **overrides))
+
+
+@contextmanager
+def serve_web(settings: WebSettings, config_path: Path | None = None) -> Iterator[str]:
+    """Serve bff_web with ``settings`` on a real loopback socket; yields its base URL."""
+    with ServerThread({"web": create_web_app(settings, config_path, environ={})}, lifespan="on") as server:
+        yield server.url("web")

@@ -1,0 +1,76 @@
+"""bff_web's app factory and its entry in the ``bff`` command line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from bff_web.graphql.endpoint import GraphQLService, graphql
+from bff_web.graphql.persisted import PersistedQueries
+from bff_web.routes import ENDPOINTS
+from bff_web.settings import WebSettings
+from shared import ProcessSpec, build_app, build_openapi
+from shared.app import runtime_lifespan
+from shared.upstream_set import check_upstream_config
+from upstreams.clients import UpstreamClients
+from upstreams.registry import registered_upstreams
+
+VERSION = "1.0.0"
+DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
+
+
+def create_app(
+    settings: WebSettings | None = None,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Starlette:
+    """The bff_web ASGI app: REST under /v1 and GraphQL at /graphql."""
+    settings = settings or WebSettings()
+    specs = registered_upstreams()
+    check_upstream_config(settings, specs)
+    # Read (and check the hashes of) the allowlist now: a bad file refuses to start.
+    allowlist = settings.graphql.persisted_queries_file
+    if allowlist is not None and not allowlist.is_absolute() and config_path is not None:
+        allowlist = config_path.parent / allowlist  # relative to the config file
+    service = GraphQLService(PersistedQueries.from_file(allowlist))
+    lifespan = runtime_lifespan(
+        settings,
+        specs,
+        lambda runtime: {"deps": UpstreamClients.from_runtime(runtime), "graphql": service},
+        config_path=config_path,
+        environ=environ,
+    )
+    return build_app(
+        settings=settings,
+        endpoints=ENDPOINTS,
+        lifespan=lifespan,
+        openapi=openapi(),
+        extra_routes=[Route("/graphql", graphql, methods=["GET", "POST"])],
+    )
+
+
+def openapi() -> dict[str, Any]:
+    return build_openapi(
+        "bff_web",
+        VERSION,
+        "Backend-for-frontend of the web app. REST for simple resources (this document); "
+        "GraphQL at /graphql for the dashboard, product page and search (schema in "
+        "docs/api/bff_web.graphql). Errors are application/problem+json; GET answers carry a "
+        "weak ETag.",
+        ENDPOINTS,
+    )
+
+
+PROCESS = ProcessSpec(
+    name="web",
+    description="bff_web: REST and GraphQL for the web app",
+    settings_model=WebSettings,
+    create_app=create_app,
+    upstreams=registered_upstreams,
+    default_config=DEFAULT_CONFIG,
+    openapi=openapi,
+)

@@ -1,0 +1,40 @@
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bff_web.deps import deps_of
+from bff_web.schemas import OrdersPage
+from bff_web.screens.orders import orders_page
+from shared import Endpoint, Param, json_with_etag
+from shared.cursor import decode_cursor
+from shared.identity import caller_id
+from shared.inputs import query_int
+
+USER_ID = Param("X-User-Id", "header", {"type": "integer", "minimum": 1}, "The calling user", required=True)
+
+
+async def list_orders(request: Request) -> Response:
+    deps = deps_of(request)
+    user_id = caller_id(request)
+    limit = query_int(request, "limit", default=10, minimum=1, maximum=50)
+    cursor = request.query_params.get("cursor")
+    position = decode_cursor(cursor) if cursor else None
+    return json_with_etag(request, await orders_page(deps, user_id, limit, position, deps.deadline()))
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/v1/orders",
+        list_orders,
+        summary="The caller's orders with their lines and products, newest first, paged by cursor",
+        response=OrdersPage,
+        operation_id="listOrders",
+        params=[
+            USER_ID,
+            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}, "Page size"),
+            Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page"),
+        ],
+        errors=[401, 422, 502, 503, 504],
+        tags=["orders"],
+    )
+]
