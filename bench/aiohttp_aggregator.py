@@ -127,6 +127,8 @@ async def home(request: web.Request) -> web.Response:
         ],
         "recommended": picks or [],
         "degraded": [] if picks is not None else ["recommendations"],
+        # bff_mobile names cached data it served stale; this server has no cache.
+        "stale": [],
     }
     return web.Response(body=orjson.dumps(screen), content_type="application/json")
 

@@ -78,9 +78,15 @@ class Child:
 
 
 def start(name: str, command: Sequence[str], env: Mapping[str, str], log_dir: Path) -> Child:
+    """Start ``command`` with ``env`` added, its output in ``log_dir/<name>.log``.
+
+    The caller's own BFF_* and REDIS_URL variables are left out, so a benchmark measures
+    the configuration it states and not whatever the shell happened to export.
+    """
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("BFF_") and k != "REDIS_URL"}
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env={**inherited, **env}, stdout=log, stderr=subprocess.STDOUT)
     return Child(name, process, log_path)
 
 

@@ -19,6 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
@@ -87,7 +88,10 @@ async def graphql(request: Request) -> Response:
     status, body = results[0]
     if request.method == "GET" and status == 200:
         return _reply_cacheable(request, body, media)
-    return _reply(body, status, media)
+    response = _reply(body, status, media)
+    if status == 405:
+        response.headers["Allow"] = "POST"
+    return response
 
 
 async def _execute(
@@ -114,13 +118,16 @@ async def _execute(
         return 400, {"errors": [request_error(message, "DOCUMENT_TOO_LARGE", limit=settings.max_document_bytes)]}
     allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
     operation_name = operation.get("operationName")
-    result = await schema.execute(
-        document,
-        variable_values=variables,
-        context_value=context,
-        operation_name=operation_name if isinstance(operation_name, str) else None,
-        allowed_operation_types=allowed,
-    )
+    try:
+        result = await schema.execute(
+            document,
+            variable_values=variables,
+            context_value=context,
+            operation_name=operation_name if isinstance(operation_name, str) else None,
+            allowed_operation_types=allowed,
+        )
+    except InvalidOperationTypeError:
+        return 405, {"errors": [request_error("only queries may be sent with GET; use POST", "METHOD_NOT_ALLOWED")]}
     body: dict[str, Any] = {}
     errors = [format_error(error) for error in result.errors or ()]
     # A request that never reached execution (parse, validation, variables) has no data.

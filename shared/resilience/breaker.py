@@ -172,13 +172,16 @@ class Breaker:
 
     def force(self, mode: Literal["open", "closed"] | None) -> None:
         """Operator override: hold the breaker open or closed, or (``None``) resume."""
+        was_forced = self.forced is not None
         self.forced = mode
         if mode == "open":
             self._open("forced open by an operator")
         elif mode == "closed":
             self._transition(BreakerState.CLOSED, "forced closed by an operator")
-        else:
+        elif was_forced or self.state is not BreakerState.CLOSED:
             self._transition(BreakerState.CLOSED, "operator override lifted")
+        else:
+            self._window.clear()  # already closed and automatic: start a fresh window
 
     def snapshot(self) -> dict[str, object]:
         totals = self._window.totals()
