@@ -265,21 +265,38 @@ class UpstreamClient:
             raise BulkheadFull(self.name, operation.name, f"{bulkhead.policy.max_concurrent} calls already in flight")
         self.budget.record_call()
         try:
-            if policy.retry.attempts == 1 or not call.repeatable:
-                result: ModelT = await self._round(call, config)
-                return result
-            controller = retrying(
-                policy.retry,
-                deadline,
-                should_retry=call.should_retry,
-                sleep=self._sleep,
-                rng=self._rng,
-                reserve=policy.connect_timeout,
-            )
-            result = await controller(self._round, call, config)
+            result: ModelT = await self._with_retries(call, config)
             return result
         finally:
             bulkhead.release()
+
+    async def _with_retries(self, call: _Call, config: UpstreamConfig) -> Any:
+        """The first round runs directly (the common, healthy case pays nothing for
+        retries); only a retryable failure hands the remaining rounds to tenacity."""
+        try:
+            return await self._round(call, config)
+        except UpstreamError as exc:
+            policy = call.policy
+            if policy.retry.attempts == 1 or not call.repeatable or not call.should_retry(exc):
+                raise
+            first_failure: UpstreamError | None = exc
+
+        async def next_round() -> Any:
+            nonlocal first_failure
+            if first_failure is not None:  # tenacity's attempt 1 is the round already made
+                failure, first_failure = first_failure, None
+                raise failure
+            return await self._round(call, config)
+
+        controller = retrying(
+            policy.retry,
+            call.deadline,
+            should_retry=call.should_retry,
+            sleep=self._sleep,
+            rng=self._rng,
+            reserve=policy.connect_timeout,
+        )
+        return await controller(next_round)
 
     async def _round(self, call: _Call, config: UpstreamConfig) -> Any:
         """One pass over the regions in failover order; the first usable answer wins."""
