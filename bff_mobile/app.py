@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
 
 from bff_mobile.routes import ENDPOINTS
 from bff_mobile.settings import MobileSettings
 from shared import ProcessSpec, build_app, build_openapi
 from shared.app import runtime_lifespan
+from shared.telemetry import Telemetry
 from shared.upstream_set import check_upstream_config
 from upstreams.clients import UpstreamClients
 from upstreams.registry import registered_upstreams
@@ -28,6 +30,7 @@ def create_app(
     settings: MobileSettings | None = None,
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
     """The bff_mobile ASGI app.
 
@@ -37,14 +40,16 @@ def create_app(
     settings = settings or MobileSettings()
     specs = registered_upstreams()
     check_upstream_config(settings, specs)  # refuse bad config before serving anything
+    telemetry = Telemetry.create("bff_mobile", VERSION, settings.telemetry, span_exporter)
     lifespan = runtime_lifespan(
         settings,
         specs,
         lambda runtime: {"deps": UpstreamClients.from_runtime(runtime)},
+        telemetry=telemetry,
         config_path=config_path,
         environ=environ,
     )
-    return build_app(settings=settings, endpoints=ENDPOINTS, lifespan=lifespan, openapi=openapi())
+    return build_app(settings=settings, endpoints=ENDPOINTS, lifespan=lifespan, openapi=openapi(), telemetry=telemetry)
 
 
 def openapi() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -15,6 +16,7 @@ from bff_web.routes import ENDPOINTS
 from bff_web.settings import WebSettings
 from shared import ProcessSpec, build_app, build_openapi
 from shared.app import runtime_lifespan
+from shared.telemetry import Telemetry
 from shared.upstream_set import check_upstream_config
 from upstreams.clients import UpstreamClients
 from upstreams.registry import registered_upstreams
@@ -27,6 +29,7 @@ def create_app(
     settings: WebSettings | None = None,
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
     """The bff_web ASGI app: REST under /v1 and GraphQL at /graphql."""
     settings = settings or WebSettings()
@@ -37,10 +40,12 @@ def create_app(
     if allowlist is not None and not allowlist.is_absolute() and config_path is not None:
         allowlist = config_path.parent / allowlist  # relative to the config file
     service = GraphQLService(PersistedQueries.from_file(allowlist))
+    telemetry = Telemetry.create("bff_web", VERSION, settings.telemetry, span_exporter)
     lifespan = runtime_lifespan(
         settings,
         specs,
         lambda runtime: {"deps": UpstreamClients.from_runtime(runtime), "graphql": service},
+        telemetry=telemetry,
         config_path=config_path,
         environ=environ,
     )
@@ -49,6 +54,7 @@ def create_app(
         endpoints=ENDPOINTS,
         lifespan=lifespan,
         openapi=openapi(),
+        telemetry=telemetry,
         extra_routes=[Route("/graphql", graphql, methods=["GET", "POST"])],
     )
 

@@ -35,6 +35,8 @@ from shared.reload import ConfigWatcher
 from shared.responses import JSONResponse
 from shared.runtime import Runtime
 from shared.settings import ProcessSettings, load_settings
+from shared.telemetry.middleware import TelemetryMiddleware
+from shared.telemetry.setup import Telemetry
 from shared.upstream_set import build_upstream_set
 
 StateLifespan = Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any]]]
@@ -46,6 +48,7 @@ def runtime_lifespan(
     specs: Sequence[UpstreamSpec],
     state: Callable[[Runtime[SettingsT]], Mapping[str, Any]],
     *,
+    telemetry: Telemetry,
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> StateLifespan:
@@ -61,8 +64,11 @@ def runtime_lifespan(
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         cache = build_response_cache(settings.cache)
         await cache.start()
-        upstreams = build_upstream_set(settings, specs, create_transport(settings.http), cache)
+        upstreams = build_upstream_set(
+            settings, specs, create_transport(settings.http), cache, observer=telemetry.observer
+        )
         runtime = Runtime(settings, specs, upstreams, load if config_path else None)
+        telemetry.metrics.watch(runtime)
         watcher = None
         if config_path is not None:
             watcher = ConfigWatcher(
@@ -75,6 +81,7 @@ def runtime_lifespan(
             if watcher is not None:
                 await watcher.stop()
             await upstreams.aclose()
+            telemetry.shutdown()
 
     return lifespan
 
@@ -85,6 +92,7 @@ def build_app(
     endpoints: Sequence[Endpoint],
     lifespan: StateLifespan,
     openapi: Mapping[str, Any],
+    telemetry: Telemetry,
     extra_routes: Sequence[BaseRoute] = (),
     readiness: Readiness | None = None,
 ) -> Starlette:
@@ -104,6 +112,7 @@ def build_app(
 
     routes: list[BaseRoute] = [
         *health_routes(readiness),
+        telemetry.metrics_route(),
         Route("/openapi.json", openapi_document, methods=["GET"], include_in_schema=False),
         *(endpoint.route() for endpoint in endpoints),
         *admin_routes(),
@@ -111,6 +120,7 @@ def build_app(
     ]
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(TelemetryMiddleware, metrics=telemetry.metrics, tracer=telemetry.provider.get_tracer("bff")),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
     ]

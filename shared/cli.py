@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -90,10 +89,13 @@ def config_path(spec: ProcessSpec, config: Path | None) -> Path | None:
 
 
 def process_environ() -> dict[str, str]:
-    """The environment, with the conventional ``REDIS_URL`` read as ``cache.redis_url``."""
+    """The environment, with the conventional ``REDIS_URL`` read as ``cache.redis_url`` and
+    ``BFF_TRACK`` (set by the rollout) as ``telemetry.track``."""
     environ = dict(os.environ)
     if environ.get("REDIS_URL") and "BFF_CACHE__REDIS_URL" not in environ:
         environ["BFF_CACHE__REDIS_URL"] = environ["REDIS_URL"]
+    if environ.get("BFF_TRACK") and "BFF_TELEMETRY__TRACK" not in environ:
+        environ["BFF_TELEMETRY__TRACK"] = environ["BFF_TRACK"]
     return environ
 
 
@@ -108,12 +110,12 @@ def load_process_settings(spec: ProcessSpec, config: Path | None) -> ProcessSett
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from shared.telemetry.logs import configure_logging
+
     spec = _process(args.process)
     path = config_path(spec, args.config)
     settings = load_process_settings(spec, args.config)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
+    configure_logging(settings.log_level, json_lines=settings.telemetry.log_format == "json")
     app = spec.create_app(settings, path)  # reloads read os.environ (REDIS_URL is restart-only)
     uvicorn.run(
         app,
@@ -124,6 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,
+        log_config=None,  # keep the JSON logging configured above
         timeout_keep_alive=int(settings.server.keepalive_seconds),
         timeout_graceful_shutdown=10,
     )

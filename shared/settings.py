@@ -152,6 +152,19 @@ class CacheSettings(FrozenModel):
         return self
 
 
+class TelemetrySettings(FrozenModel):
+    #: Share of new traces recorded (a caller's sampled trace is always continued).
+    sampling_ratio: float = Field(default=0.05, ge=0, le=1)
+    #: OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces; none: not exported.
+    otlp_endpoint: str | None = None
+    #: Rollout track, reported in bff_build_info so canary and stable can be compared.
+    track: Literal["stable", "canary"] = "stable"
+    #: ``json`` lines for machines, ``text`` for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    #: One log line per upstream attempt (besides one per request).
+    log_upstream_calls: bool = True
+
+
 class ProcessSettings(FrozenModel):
     """Settings every BFF process has. Processes subclass it to add their own keys."""
 
@@ -164,6 +177,7 @@ class ProcessSettings(FrozenModel):
     admin: AdminSettings = AdminSettings()
     reload: ReloadSettings = ReloadSettings()
     cache: CacheSettings = CacheSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
@@ -256,6 +270,7 @@ __all__ = [
     "ProcessSettings",
     "ReloadSettings",
     "ServerSettings",
+    "TelemetrySettings",
     "UpstreamSettings",
     "load_settings",
 ]

@@ -35,12 +35,12 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from shared.cache.response_cache import ResponseCache
+from shared.cache.response_cache import CacheResult, ResponseCache
 from shared.deadline import Deadline
 from shared.errors import (
     BreakerOpen,
@@ -71,6 +71,39 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 DEADLINE_HEADER = "X-Request-Deadline-Ms"
 _SYSTEM_STATUSES = frozenset({408, 429})
 log = logging.getLogger("bff.upstream")
+
+
+class Attempt(Protocol):
+    """One observed attempt: headers to send (trace context), then its outcome."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def finish(self, outcome: str, duration: float, status: int | None = None) -> None: ...
+
+
+class UpstreamObserver(Protocol):
+    """The telemetry seam of the upstream client (see ``shared.telemetry``)."""
+
+    def attempt(self, upstream: str, operation: str, region: str, number: int, breaker_state: str) -> Attempt: ...
+
+    def cached(self, upstream: str, operation: str, outcome: str) -> None: ...
+
+
+class _Unobserved:
+    headers: Mapping[str, str] = {}
+
+    def finish(self, outcome: str, duration: float, status: int | None = None) -> None:
+        return None
+
+    def attempt(self, upstream: str, operation: str, region: str, number: int, breaker_state: str) -> Attempt:
+        return self
+
+    def cached(self, upstream: str, operation: str, outcome: str) -> None:
+        return None
+
+
+UNOBSERVED = _Unobserved()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +166,7 @@ class UpstreamClient:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         cache: ResponseCache | None = None,
+        observer: UpstreamObserver = UNOBSERVED,
     ) -> None:
         if not config.regions:
             raise ValueError(f"upstream {name!r} needs at least one region")
@@ -142,7 +176,9 @@ class UpstreamClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._cache = cache
+        self._observer = observer
         self._config = config
+        self.retries = 0
         self.breakers: dict[str, Breaker] = {}
         self.bulkhead = Bulkhead(config.upstream_policy.bulkhead)
         self.budget = RetryBudget(config.upstream_policy.retry, clock)
@@ -222,6 +258,7 @@ class UpstreamClient:
         )
         if result.stale:
             note_stale(operation.key)
+        self._observer.cached(self.name, operation.name, _cache_outcome(result))
         if result.model is not None:
             model: ModelT = result.model
             return model
@@ -286,6 +323,7 @@ class UpstreamClient:
             if first_failure is not None:  # tenacity's attempt 1 is the round already made
                 failure, first_failure = first_failure, None
                 raise failure
+            self.retries += 1
             return await self._round(call, config)
 
         controller = retrying(
@@ -396,36 +434,44 @@ class UpstreamClient:
         policy = call.policy
         timeout = call.deadline.cap(policy.attempt_timeout)
         capped = timeout < policy.attempt_timeout
+        observed = self._observer.attempt(
+            self.name, call.operation.name, region.name, call.attempts, breaker.state.value
+        )
         started = self._clock()
         outcome = Outcome.IGNORED
+        label = "cancelled"
+        status: int | None = None
         try:
             if timeout <= 0:
                 raise UpstreamTimeout(self.name, call.operation.name, "request deadline exceeded", region=region.name)
-            response = await self._send(call, region, timeout)
+            response = await self._send(call, region, timeout, observed.headers)
+            status = response.status
             result = self._answer(call.operation, region, response)
-            outcome = Outcome.SUCCESS
+            outcome, label = Outcome.SUCCESS, "success"
             self.served[(call.operation.name, region.name)] += 1
             return result
         except UpstreamRejected:
-            outcome = Outcome.SUCCESS  # an answer: the region is healthy
+            outcome, label = Outcome.SUCCESS, "rejected"  # an answer: the region is healthy
             raise
         except UpstreamTimeout:
             # Cut short by the request's deadline rather than the attempt timeout: not the region's fault.
-            outcome = Outcome.IGNORED if capped else Outcome.FAILURE
+            outcome, label = (Outcome.IGNORED if capped else Outcome.FAILURE), "timeout"
             raise
-        except UpstreamError:
-            outcome = Outcome.FAILURE
+        except UpstreamError as exc:
+            outcome, label = Outcome.FAILURE, _OUTCOME_LABELS.get(type(exc), "failed")
             raise
         finally:
             duration = self._clock() - started
             breaker.record(permit, outcome, duration)
+            observed.finish(label, duration, status)
             if outcome is Outcome.SUCCESS:
                 self.latency.setdefault(call.operation.name, LatencyTracker()).observe(duration)
 
-    async def _send(self, call: _Call, region: Region, timeout: float) -> UpstreamResponse:
+    async def _send(
+        self, call: _Call, region: Region, timeout: float, trace_headers: Mapping[str, str]
+    ) -> UpstreamResponse:
         operation = call.operation
-        headers = call.headers
-        headers[DEADLINE_HEADER] = str(int(call.deadline.remaining() * 1000))
+        headers = {**call.headers, DEADLINE_HEADER: str(int(call.deadline.remaining() * 1000)), **trace_headers}
         try:
             return await self._transport.send(
                 operation.method,
@@ -462,6 +508,19 @@ class UpstreamClient:
         raise UpstreamBadResponse(self.name, operation.name, f"unexpected HTTP {status}", region=region.name)
 
 
+_OUTCOME_LABELS: dict[type[UpstreamError], str] = {
+    UpstreamUnavailable: "unavailable",
+    UpstreamStatusError: "failed",
+    UpstreamBadResponse: "bad_response",
+}
+
+
+def _cache_outcome(result: CacheResult) -> str:
+    if result.stale:
+        return "stale"
+    return "miss" if result.model is not None else "hit"
+
+
 def _headers(extra: Mapping[str, str] | None, *, has_body: bool) -> dict[str, str]:
     headers = {"Accept": "application/json"}
     if has_body:
@@ -493,4 +552,13 @@ def _retry_after(response: UpstreamResponse) -> float | None:
         return None
 
 
-__all__ = ["DEADLINE_HEADER", "IDEMPOTENCY_HEADER", "Region", "UpstreamClient", "UpstreamConfig"]
+__all__ = [
+    "DEADLINE_HEADER",
+    "IDEMPOTENCY_HEADER",
+    "UNOBSERVED",
+    "Attempt",
+    "Region",
+    "UpstreamClient",
+    "UpstreamConfig",
+    "UpstreamObserver",
+]

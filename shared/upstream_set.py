@@ -15,7 +15,7 @@ from shared.http.transport import Transport
 from shared.operations import UpstreamSpec
 from shared.policy import CallPolicy
 from shared.settings import ProcessSettings, UpstreamSettings
-from shared.upstream_client import Region, UpstreamClient, UpstreamConfig
+from shared.upstream_client import UNOBSERVED, Region, UpstreamClient, UpstreamConfig, UpstreamObserver
 
 
 class UpstreamSet(Mapping[str, UpstreamClient]):
@@ -115,11 +115,16 @@ def build_upstream_set(
     specs: Sequence[UpstreamSpec],
     transport: Transport,
     cache: ResponseCache | None = None,
+    observer: UpstreamObserver = UNOBSERVED,
 ) -> UpstreamSet:
     check_upstream_config(settings, specs)
     clients = {
         spec.name: UpstreamClient(
-            spec.name, upstream_config(spec, settings.upstreams.get(spec.name)), transport, cache=cache
+            spec.name,
+            upstream_config(spec, settings.upstreams.get(spec.name)),
+            transport,
+            cache=cache,
+            observer=observer,
         )
         for spec in specs
     }

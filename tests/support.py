@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from bff_mobile.app import create_app
 from bff_mobile.settings import MobileSettings
@@ -100,9 +101,12 @@ def reset_bff(client: httpx.Client, base_url: str) -> None:
 
 
 @contextmanager
-def serve_mobile(settings: MobileSettings, config_path: Path | None = None) -> Iterator[str]:
+def serve_mobile(
+    settings: MobileSettings, config_path: Path | None = None, span_exporter: SpanExporter | None = None
+) -> Iterator[str]:
     """Serve bff_mobile with ``settings`` on a real loopback socket; yields its base URL."""
-    with ServerThread({"mobile": create_app(settings, config_path, environ={})}, lifespan="on") as server:
+    app = create_app(settings, config_path, environ={}, span_exporter=span_exporter)
+    with ServerThread({"mobile": app}, lifespan="on") as server:
         yield server.url("mobile")
 
 

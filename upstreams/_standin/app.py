@@ -20,6 +20,7 @@ from upstreams._standin.responses import (
     standin_error_handler,
 )
 from upstreams._standin.stats import RequestStats
+from upstreams._standin.tracing import TraceMiddleware
 
 __all__ = ["StandinState", "create_standin_app", "standin_state"]
 
@@ -67,13 +68,14 @@ def create_standin_app(
             *routes,
         ],
         middleware=[
+            Middleware(TraceMiddleware, service=name, region=region),
             Middleware(
                 FaultMiddleware,
                 region=region,
                 switch=state.faults,
                 stats=state.stats,
                 routes=routes,
-            )
+            ),
         ],
         exception_handlers={
             StandinError: standin_error_handler,

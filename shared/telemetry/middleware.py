@@ -1,0 +1,95 @@
+"""Per inbound request: a server span (continuing the caller's trace), RED metrics by
+route template, the in-flight gauge, and one JSON log line."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from starlette.routing import BaseRoute
+
+from shared.telemetry.metrics import Metrics
+from shared.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("bff.request")
+#: Probes and scrapes are counted but neither traced nor logged (they would drown the rest).
+QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+
+
+class TelemetryMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, tracer: Tracer) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.tracer = tracer
+        self.process = metrics.process
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        quiet = scope["path"] in QUIET_PATHS
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        in_flight = self.metrics.in_flight.labels(self.process)
+        in_flight.inc()
+        span = None
+        token = None
+        if not quiet:
+            carrier = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in scope["headers"]
+                if k == b"traceparent" or k == b"tracestate"
+            }
+            parent = propagate.extract(carrier)
+            span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+            token = context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            duration = time.perf_counter() - started
+            in_flight.dec()
+            route = _route_template(scope)
+            self.metrics.requests.labels(self.process, route, method, str(status)).inc()
+            self.metrics.request_duration.labels(self.process, route, method).observe(duration)
+            if span is not None:
+                if span.is_recording():
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.request.method", method)
+                    span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 2),
+                    },
+                )
+                span.end()
+            if token is not None:
+                context.detach(token)
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    if isinstance(route, BaseRoute):
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
+    return "unmatched"
+
+
+__all__ = ["QUIET_PATHS", "TelemetryMiddleware"]
