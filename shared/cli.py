@@ -108,29 +108,14 @@ def load_process_settings(spec: ProcessSpec, config: Path | None) -> ProcessSett
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from shared.serving import serve
     from shared.telemetry.logs import configure_logging
 
     spec = _process(args.process)
     path = config_path(spec, args.config)
     settings = load_process_settings(spec, args.config)
     configure_logging(settings.log_level, json_lines=settings.telemetry.log_format == "json")
-    app = spec.create_app(settings, path)  # reloads read os.environ (REDIS_URL is restart-only)
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=None,  # keep the JSON logging configured above
-        timeout_keep_alive=int(settings.server.keepalive_seconds),
-        timeout_graceful_shutdown=10,
-    )
-    return 0
+    return serve(spec.create_app(settings, path), settings)
 
 
 def _standins(args: argparse.Namespace) -> int:
