@@ -94,8 +94,9 @@ def process_environ() -> dict[str, str]:
     environ = dict(os.environ)
     if environ.get("REDIS_URL") and "BFF_CACHE__REDIS_URL" not in environ:
         environ["BFF_CACHE__REDIS_URL"] = environ["REDIS_URL"]
-    if environ.get("BFF_TRACK") and "BFF_TELEMETRY__TRACK" not in environ:
-        environ["BFF_TELEMETRY__TRACK"] = environ["BFF_TRACK"]
+    track = environ.pop("BFF_TRACK", None)  # a shorthand, not a config key of its own
+    if track and "BFF_TELEMETRY__TRACK" not in environ:
+        environ["BFF_TELEMETRY__TRACK"] = track
     return environ
 
 
