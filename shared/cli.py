@@ -73,6 +73,24 @@ def _parser() -> argparse.ArgumentParser:
     upstreams = commands.add_parser("upstreams", help="list registered upstreams")
     upstreams.set_defaults(run=_upstreams)
 
+    rollout = commands.add_parser(
+        "rollout",
+        help="canary a new config/version against the current one behind a local HAProxy; exit 0 if promoted",
+    )
+    rollout.add_argument("process", choices=processes)
+    rollout.add_argument("--stable-config", type=Path, required=True, help="config of the version running now")
+    rollout.add_argument("--canary-config", type=Path, required=True, help="config of the version to roll out")
+    rollout.add_argument("--port", type=int, default=8000, help="public port of the gateway")
+    rollout.add_argument("--steps", default="5,25,50,100", help="canary weights in percent")
+    rollout.add_argument("--step-seconds", type=float, default=10.0)
+    rollout.add_argument("--min-requests", type=int, default=50, help="fewer in a step is inconclusive")
+    rollout.add_argument(
+        "--load",
+        default="",
+        help="comma-separated paths to load through the gateway while it runs (else bring your own)",
+    )
+    rollout.set_defaults(run=_rollout)
+
     openapi = commands.add_parser("openapi", help="print a process's OpenAPI document")
     openapi.add_argument("process", choices=processes)
     openapi.set_defaults(run=_openapi)
@@ -163,6 +181,23 @@ def _upstreams(args: argparse.Namespace) -> int:
                 f"attempt_timeout={policy.attempt_timeout}s{pii}"
             )
     return 0
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    from shared.rollout import run_rollout_harness
+
+    steps = [int(step) for step in args.steps.split(",") if step]
+    load = [path for path in args.load.split(",") if path]
+    return run_rollout_harness(
+        args.process,
+        args.stable_config,
+        args.canary_config,
+        args.port,
+        steps,
+        args.step_seconds,
+        args.min_requests,
+        load,
+    )
 
 
 def _openapi(args: argparse.Namespace) -> int:

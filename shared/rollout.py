@@ -29,7 +29,7 @@ from typing import Literal
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.gateway import Gateway
+from shared.gateway import Gateway, Route
 
 log = logging.getLogger("bff.rollout")
 Decision = Literal["pass", "fail", "inconclusive"]
@@ -242,6 +242,67 @@ def rolling_restart(gateway: Gateway, route: str, instances: Sequence[Instance])
         wait_up(gateway, route, instance.slot)
 
 
+def run_rollout_harness(
+    process: str,
+    stable_config: Path,
+    canary_config: Path,
+    public_port: int,
+    steps: Sequence[int],
+    step_seconds: float,
+    min_requests: int,
+    load_paths: Sequence[str],
+) -> int:
+    """``bff rollout``: gateway + stable + canary on loopback, the rollout, then teardown.
+
+    Exit 0 when the canary was promoted, 3 when it was rolled back."""
+    import socket
+    import threading
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+    gateway = Gateway([Route(process, public_port, ports[0], ports[1])])
+    stable = Instance(process, ports[0], stable_config, "stable", slot="stable")
+    canary = Instance(process, ports[1], canary_config, "canary", slot="canary")
+    stop = threading.Event()
+
+    def load() -> None:
+        i = 0
+        while not stop.is_set():
+            path = load_paths[i % len(load_paths)]
+            i += 1
+            try:
+                url = gateway.url(process) + path
+                request = urllib.request.Request(url, headers={"X-User-Id": str(1 + i % 1000)})  # noqa: S310
+                with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback only
+                    pass
+            except OSError:
+                pass
+
+    workers = [threading.Thread(target=load, daemon=True) for _ in range(4 if load_paths else 0)]
+    try:
+        gateway.start()
+        stable.start()
+        wait_up(gateway, process, "stable")
+        canary.start()
+        wait_up(gateway, process, "canary")
+        print(f"gateway http://127.0.0.1:{public_port} → stable :{ports[0]}, canary :{ports[1]}", flush=True)
+        for worker in workers:
+            worker.start()
+        policy = RolloutPolicy(steps=steps, step_seconds=step_seconds, min_requests=min_requests)
+        result = run_rollout(gateway, process, stable, canary, policy, report=lambda line: print(line, flush=True))
+        return 0 if result.promoted else 3
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(10)
+        canary.stop()
+        stable.stop()
+        gateway.stop()
+
+
 __all__ = [
     "Instance",
     "RolloutPolicy",
@@ -251,6 +312,7 @@ __all__ = [
     "parse_metrics",
     "rolling_restart",
     "run_rollout",
+    "run_rollout_harness",
     "scrape",
     "wait_up",
 ]
