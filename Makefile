@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format check openapi bench clean
+.PHONY: run test lint typecheck format check openapi bench deploy-check lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(STAMP)
 ## lock: re-pin constraints.txt from pyproject.toml
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o constraints.txt
+
+## deploy-check: render and validate every Kubernetes overlay, scan manifests and image
+deploy-check: $(STAMP)
+	scripts/validate-deploy.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

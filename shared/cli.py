@@ -106,22 +106,10 @@ def config_path(spec: ProcessSpec, config: Path | None) -> Path | None:
     return config or (Path(os.environ["BFF_CONFIG"]) if os.environ.get("BFF_CONFIG") else spec.default_config)
 
 
-def process_environ() -> dict[str, str]:
-    """The environment, with the conventional ``REDIS_URL`` read as ``cache.redis_url`` and
-    ``BFF_TRACK`` (set by the rollout) as ``telemetry.track``."""
-    environ = dict(os.environ)
-    if environ.get("REDIS_URL") and "BFF_CACHE__REDIS_URL" not in environ:
-        environ["BFF_CACHE__REDIS_URL"] = environ["REDIS_URL"]
-    track = environ.pop("BFF_TRACK", None)  # a shorthand, not a config key of its own
-    if track and "BFF_TELEMETRY__TRACK" not in environ:
-        environ["BFF_TELEMETRY__TRACK"] = track
-    return environ
-
-
 def load_process_settings(spec: ProcessSpec, config: Path | None) -> ProcessSettings:
     """Settings for ``spec`` from its config file (see ``config_path``) and the environment."""
     path = config_path(spec, config)
-    settings = load_settings(spec.settings_model, path, process_environ())
+    settings = load_settings(spec.settings_model, path, os.environ)
     check_upstream_config(settings, spec.upstreams())
     return settings
 
@@ -161,7 +149,7 @@ def _stack(args: argparse.Namespace) -> int:
 
 def _config_check(args: argparse.Namespace) -> int:
     spec = _process(args.process)
-    settings = load_settings(spec.settings_model, args.file, process_environ())
+    settings = load_settings(spec.settings_model, args.file, os.environ)
     check_upstream_config(settings, spec.upstreams())
     print(f"{args.file}: valid configuration for {spec.name}")
     return 0

@@ -8,7 +8,8 @@ process. Every problem is reported as ``key.path: reason``, for example::
 
 Environment overrides use the ``BFF_`` prefix and ``__`` between levels, so
 ``BFF_SERVER__PORT=9000`` sets ``server.port``. Values are read as YAML scalars
-(``BFF_HTTP__MAX_CONNECTIONS=64`` is an int, ``[a, b]`` a list).
+(``BFF_HTTP__MAX_CONNECTIONS=64`` is an int, ``[a, b]`` a list). Two conventional names
+are read too: ``REDIS_URL`` as ``cache.redis_url`` and ``BFF_TRACK`` as ``telemetry.track``.
 """
 
 from __future__ import annotations
@@ -226,10 +227,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+#: Conventional variables read as config keys (an explicit ``BFF_…__…`` one wins).
+ALIASES = {"REDIS_URL": "BFF_CACHE__REDIS_URL", "BFF_TRACK": "BFF_TELEMETRY__TRACK"}
+#: ``BFF_`` variables that are not config keys.
+NOT_KEYS = frozenset({"BFF_CONFIG", "BFF_TRACK"})
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    environ = dict(environ)
+    for alias, key in ALIASES.items():
+        if environ.get(alias) and key not in environ:
+            environ[key] = environ[alias]
     overrides: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "BFF_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_KEYS:
             continue
         keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         if not all(keys):

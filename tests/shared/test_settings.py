@@ -97,3 +97,23 @@ def test_connect_timeout_above_attempt_timeout_is_refused(tmp_path: Path) -> Non
     path = write(tmp_path, "upstreams:\n  catalog:\n    policy:\n      connect_timeout: 2\n      attempt_timeout: 1\n")
     with pytest.raises(ConfigError, match="connect_timeout"):
         load_settings(ProcessSettings, path)
+
+
+def test_conventional_variables_are_read_as_their_keys() -> None:
+    settings = load_settings(
+        ProcessSettings, None, {"BFF_TRACK": "canary", "REDIS_URL": "redis://127.0.0.1:6379/3"} | KEYS
+    )
+    assert settings.telemetry.track == "canary"
+    assert settings.cache.redis_url == "redis://127.0.0.1:6379/3"
+
+
+def test_an_explicit_key_wins_over_its_conventional_alias() -> None:
+    environ = {"BFF_TRACK": "canary", "BFF_TELEMETRY__TRACK": "stable"}
+    assert load_settings(ProcessSettings, None, environ).telemetry.track == "stable"
+
+
+KEYS = {
+    "BFF_CACHE__HMAC_KEY": "k",
+    "BFF_CACHE__ENCRYPTION_KEYS__K1": "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=",
+    "BFF_CACHE__ACTIVE_KEY_ID": "k1",
+}
