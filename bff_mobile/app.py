@@ -17,9 +17,12 @@ from bff_mobile.routes import ENDPOINTS
 from bff_mobile.settings import MobileSettings
 from shared import ProcessSpec, build_app, build_openapi
 from shared.app import runtime_lifespan
+from shared.auth import DeferredJwks, TokenVerifier
+from shared.runtime import Runtime
 from shared.telemetry import Telemetry
 from shared.upstream_set import check_upstream_config
 from upstreams.clients import UpstreamClients
+from upstreams.identity import IdentityClient
 from upstreams.registry import registered_upstreams
 
 VERSION = "1.0.0"
@@ -40,16 +43,30 @@ def create_app(
     settings = settings or MobileSettings()
     specs = registered_upstreams()
     check_upstream_config(settings, specs)  # refuse bad config before serving anything
+    jwks = DeferredJwks()
+    verifier = TokenVerifier(settings.auth, jwks) if settings.auth.mode == "jwt" else None
+
+    def state(runtime: Runtime[Any]) -> dict[str, Any]:
+        jwks.bind(IdentityClient(runtime.upstreams["identity"]).jwks)
+        return {"deps": UpstreamClients.from_runtime(runtime)}
+
     telemetry = Telemetry.create("bff_mobile", VERSION, settings.telemetry, span_exporter)
     lifespan = runtime_lifespan(
         settings,
         specs,
-        lambda runtime: {"deps": UpstreamClients.from_runtime(runtime)},
+        state,
         telemetry=telemetry,
         config_path=config_path,
         environ=environ,
     )
-    return build_app(settings=settings, endpoints=ENDPOINTS, lifespan=lifespan, openapi=openapi(), telemetry=telemetry)
+    return build_app(
+        settings=settings,
+        endpoints=ENDPOINTS,
+        lifespan=lifespan,
+        openapi=openapi(),
+        telemetry=telemetry,
+        verifier=verifier,
+    )
 
 
 def openapi() -> dict[str, Any]:

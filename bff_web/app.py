@@ -16,9 +16,12 @@ from bff_web.routes import ENDPOINTS
 from bff_web.settings import WebSettings
 from shared import ProcessSpec, build_app, build_openapi
 from shared.app import runtime_lifespan
+from shared.auth import DeferredJwks, TokenVerifier
+from shared.runtime import Runtime
 from shared.telemetry import Telemetry
 from shared.upstream_set import check_upstream_config
 from upstreams.clients import UpstreamClients
+from upstreams.identity import IdentityClient
 from upstreams.registry import registered_upstreams
 
 VERSION = "1.0.0"
@@ -40,11 +43,18 @@ def create_app(
     if allowlist is not None and not allowlist.is_absolute() and config_path is not None:
         allowlist = config_path.parent / allowlist  # relative to the config file
     service = GraphQLService(PersistedQueries.from_file(allowlist))
+    jwks = DeferredJwks()
+    verifier = TokenVerifier(settings.auth, jwks) if settings.auth.mode == "jwt" else None
+
+    def state(runtime: Runtime[Any]) -> dict[str, Any]:
+        jwks.bind(IdentityClient(runtime.upstreams["identity"]).jwks)
+        return {"deps": UpstreamClients.from_runtime(runtime), "graphql": service}
+
     telemetry = Telemetry.create("bff_web", VERSION, settings.telemetry, span_exporter)
     lifespan = runtime_lifespan(
         settings,
         specs,
-        lambda runtime: {"deps": UpstreamClients.from_runtime(runtime), "graphql": service},
+        state,
         telemetry=telemetry,
         config_path=config_path,
         environ=environ,
@@ -55,6 +65,7 @@ def create_app(
         lifespan=lifespan,
         openapi=openapi(),
         telemetry=telemetry,
+        verifier=verifier,
         extra_routes=[Route("/graphql", graphql, methods=["GET", "POST"])],
     )
 

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from shared.admin import admin_routes
+from shared.auth import AuthMiddleware, TokenVerifier
 from shared.cache import build_response_cache
 from shared.endpoints import Endpoint
 from shared.health import Readiness, health_routes
@@ -93,9 +94,11 @@ def build_app(
     lifespan: StateLifespan,
     openapi: Mapping[str, Any],
     telemetry: Telemetry,
+    verifier: TokenVerifier | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     readiness: Readiness | None = None,
 ) -> Starlette:
+    """``verifier`` checks bearer tokens; ``None`` trusts ``X-User-Id`` (auth.mode trusted_header)."""
     readiness = readiness or Readiness()
 
     @contextlib.asynccontextmanager
@@ -121,6 +124,7 @@ def build_app(
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(TelemetryMiddleware, metrics=telemetry.metrics, tracer=telemetry.provider.get_tracer("bff")),
+        Middleware(AuthMiddleware, verifier=verifier),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
     ]

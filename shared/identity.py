@@ -1,5 +1,4 @@
-"""Who is calling. For now the caller names itself in ``X-User-Id``; the
-authentication work replaces this with a verified bearer token, behind this function."""
+"""Who is calling, as established by ``shared.auth.AuthMiddleware`` before routing."""
 
 from __future__ import annotations
 
@@ -7,16 +6,28 @@ from starlette.requests import Request
 
 from shared.errors import BadRequest, Unauthenticated
 
-USER_HEADER = "x-user-id"
+USER_KEY = "bff.user_id"
 
 
-def caller_id(request: Request) -> int:
-    raw = request.headers.get(USER_HEADER)
-    if raw is None:
-        raise Unauthenticated("this endpoint needs the caller's identity in the X-User-Id header", field="X-User-Id")
+def parse_user_id(raw: str) -> int:
     if not raw.isdigit() or len(raw) > 10 or int(raw) < 1:
         raise BadRequest(f"header 'X-User-Id' must be a positive integer, got {raw[:40]!r}", field="X-User-Id")
     return int(raw)
 
 
-__all__ = ["USER_HEADER", "caller_id"]
+def caller_id(request: Request) -> int:
+    """The verified caller; 401 when the request carries no identity."""
+    user = request.scope.get(USER_KEY)
+    if user is None:
+        raise Unauthenticated(
+            "this endpoint needs the caller's identity: 'Authorization: Bearer <token>'", field="Authorization"
+        )
+    return int(user)
+
+
+def optional_caller_id(request: Request) -> int | None:
+    user = request.scope.get(USER_KEY)
+    return None if user is None else int(user)
+
+
+__all__ = ["USER_KEY", "caller_id", "optional_caller_id", "parse_user_id"]

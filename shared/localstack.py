@@ -57,7 +57,8 @@ def run_stack(processes: Mapping[str, ProcessSpec]) -> int:
         for name, base in endpoints:
             print(f"  {name:<10} {base}   (OpenAPI: {base}/openapi.json)")
         if endpoints:
-            print(f"\nTry:\n  curl -s -H 'X-User-Id: 7' {endpoints[0][1]}/v1/home\n", flush=True)
+            mint = "$(.venv/bin/bff-dev-token --user 7)"  # a shell substitution, printed for the reader
+            print(f'\nTry:\n  curl -s -H "Authorization: Bearer {mint}" {endpoints[0][1]}/v1/home\n', flush=True)
         while True:
             for name, child in children:
                 if child.poll() is not None:

@@ -170,6 +170,27 @@ class TelemetrySettings(FrozenModel):
     log_upstream_calls: bool = True
 
 
+SigningAlgorithm = Literal["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
+
+
+class AuthSettings(FrozenModel):
+    """Who the caller is. ``jwt``: an OAuth2/OIDC bearer token, verified against the
+    identity provider's JWKS (the ``identity`` upstream). ``trusted_header``: the caller's
+    ``X-User-Id`` is believed as is, for tests and tools behind a trusted proxy only."""
+
+    mode: Literal["jwt", "trusted_header"] = "jwt"
+    issuer: str = "http://127.0.0.1:9190"
+    audience: str = "bff"
+    #: Asymmetric algorithms only: "none" and HS* are never accepted (no HS/RS confusion).
+    algorithms: tuple[SigningAlgorithm, ...] = Field(default=("RS256", "ES256"), min_length=1)
+    #: Clock skew tolerated on exp/iat/nbf.
+    leeway_seconds: float = Field(default=30, ge=0, le=300)
+    #: Re-read the JWKS at most this often when a token names an unknown key id.
+    jwks_min_refresh_seconds: float = Field(default=10, ge=0)
+    #: And at least this often anyway (key rotation without unknown ids).
+    jwks_max_age_seconds: float = Field(default=600, gt=0)
+
+
 class ProcessSettings(FrozenModel):
     """Settings every BFF process has. Processes subclass it to add their own keys."""
 
@@ -180,6 +201,7 @@ class ProcessSettings(FrozenModel):
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin: AdminSettings = AdminSettings()
+    auth: AuthSettings = AuthSettings()
     reload: ReloadSettings = ReloadSettings()
     cache: CacheSettings = CacheSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
@@ -280,6 +302,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
 __all__ = [
     "ENV_PREFIX",
     "AdminSettings",
+    "AuthSettings",
     "CacheSettings",
     "HttpSettings",
     "ProcessSettings",

@@ -79,6 +79,8 @@ def mobile_config(standins: Standins, **overrides: Any) -> dict[str, Any]:
         "upstreams": standins.upstream_config(),
         "deadline_seconds": 1.5,
         "admin": {"token": ADMIN_TOKEN},
+        # Most tests name the caller directly; tests/shared/test_auth.py covers real tokens.
+        "auth": {"mode": "trusted_header"},
     }
     data.update(overrides)
     return data

@@ -13,12 +13,13 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from shared import UpstreamSpec
-from upstreams import accounts, catalog, inventory, orders, recommendations
+from upstreams import accounts, catalog, identity, inventory, orders, recommendations
 
 ENTRY_POINT_GROUP = "bff.upstreams"
 BUILTIN: tuple[UpstreamSpec, ...] = (
     accounts.SPEC,
     catalog.SPEC,
+    identity.SPEC,
     inventory.SPEC,
     orders.SPEC,
     recommendations.SPEC,

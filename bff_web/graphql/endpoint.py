@@ -30,8 +30,7 @@ from bff_web.graphql.loaders import Loaders
 from bff_web.graphql.persisted import PersistedQueries, PersistedQueryError
 from bff_web.graphql.schema import Schema, build_schema
 from bff_web.settings import GraphQLSettings
-from shared.errors import BadRequest
-from shared.identity import caller_id
+from shared.identity import optional_caller_id
 from shared.responses import etag_for
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -180,12 +179,7 @@ async def _operations(request: Request, settings: GraphQLSettings) -> tuple[list
 
 
 def _optional_caller(request: Request) -> int | None:
-    if "x-user-id" not in request.headers:
-        return None
-    try:
-        return caller_id(request)
-    except BadRequest:
-        return None
+    return optional_caller_id(request)
 
 
 def _response_media_type(request: Request) -> str | None:

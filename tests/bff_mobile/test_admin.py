@@ -32,7 +32,7 @@ async def test_breakers_are_listed_per_upstream_and_region(mobile: httpx.AsyncCl
     pairs = {(b["upstream"], b["region"]) for b in breakers}
     assert ("catalog", "eu-west-1") in pairs
     assert ("orders", "eu-central-1") in pairs
-    assert len(pairs) == 10
+    assert len(pairs) == 12  # six upstreams (the identity provider included) × two regions
     assert {b["state"] for b in breakers} == {"closed"}
 
 

@@ -26,7 +26,7 @@ async def test_profile_leaks_no_raw_personal_value(mobile: httpx.AsyncClient, up
 async def test_missing_caller_is_401(mobile: httpx.AsyncClient) -> None:
     answer = await mobile.get("/v1/me")
     assert answer.status_code == 401
-    assert answer.json()["field"] == "X-User-Id"
+    assert answer.json()["field"] == "Authorization"
 
 
 async def test_malformed_caller_is_400(mobile: httpx.AsyncClient) -> None:
