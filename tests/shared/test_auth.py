@@ -85,7 +85,7 @@ def forged(provider: Provider) -> dict[str, str]:
         "forged": jwt.encode(claims, other, algorithm="ES256", headers={"kid": "k1"}),
         "wrong issuer": provider.token(issuer="https://evil.example"),
         "wrong audience": provider.token(audience="someone-else"),
-        "alg none": jwt.encode(claims, None, algorithm="none", headers={"kid": "k1"}),
+        "alg none": jwt.encode(claims, "", algorithm="none", headers={"kid": "k1"}),
         # HS/RS confusion: an HMAC "signature" keyed with the provider's public key.
         "hs confusion": _hmac_token(claims, public_pem.encode()),
         "unknown key": jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "nobody"}),
