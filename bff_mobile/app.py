@@ -18,6 +18,7 @@ from bff_mobile.settings import MobileSettings
 from shared import ProcessSpec, build_app, build_openapi
 from shared.app import runtime_lifespan
 from shared.auth import DeferredJwks, TokenVerifier
+from shared.ratelimit import RateLimiter
 from shared.runtime import Runtime
 from shared.telemetry import Telemetry
 from shared.upstream_set import check_upstream_config
@@ -43,6 +44,7 @@ def create_app(
     settings = settings or MobileSettings()
     specs = registered_upstreams()
     check_upstream_config(settings, specs)  # refuse bad config before serving anything
+    limiter = RateLimiter(settings.rate_limit)
     jwks = DeferredJwks()
     verifier = TokenVerifier(settings.auth, jwks) if settings.auth.mode == "jwt" else None
 
@@ -56,6 +58,7 @@ def create_app(
         specs,
         state,
         telemetry=telemetry,
+        limiter=limiter,
         config_path=config_path,
         environ=environ,
     )
@@ -65,6 +68,7 @@ def create_app(
         lifespan=lifespan,
         openapi=openapi(),
         telemetry=telemetry,
+        limiter=limiter,
         verifier=verifier,
     )
 

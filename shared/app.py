@@ -32,6 +32,7 @@ from shared.middleware.body_limit import BodyLimitMiddleware
 from shared.middleware.request_id import RequestIdMiddleware
 from shared.operations import UpstreamSpec
 from shared.problems import EXCEPTION_HANDLERS
+from shared.ratelimit import RateLimiter, RateLimitMiddleware
 from shared.reload import ConfigWatcher
 from shared.responses import JSONResponse
 from shared.runtime import Runtime
@@ -50,6 +51,7 @@ def runtime_lifespan(
     state: Callable[[Runtime[SettingsT]], Mapping[str, Any]],
     *,
     telemetry: Telemetry,
+    limiter: RateLimiter | None = None,
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> StateLifespan:
@@ -65,6 +67,8 @@ def runtime_lifespan(
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         cache = build_response_cache(settings.cache)
         await cache.start()
+        if limiter is not None:
+            limiter.bind(cache.keys.secret, settings.cache.prefix, cache.redis_client, cache.store)
         upstreams = build_upstream_set(
             settings, specs, create_transport(settings.http), cache, observer=telemetry.observer
         )
@@ -94,6 +98,7 @@ def build_app(
     lifespan: StateLifespan,
     openapi: Mapping[str, Any],
     telemetry: Telemetry,
+    limiter: RateLimiter | None = None,
     verifier: TokenVerifier | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     readiness: Readiness | None = None,
@@ -125,6 +130,7 @@ def build_app(
         Middleware(RequestIdMiddleware),
         Middleware(TelemetryMiddleware, metrics=telemetry.metrics, tracer=telemetry.provider.get_tracer("bff")),
         Middleware(AuthMiddleware, verifier=verifier),
+        Middleware(RateLimitMiddleware, limiter=limiter if settings.rate_limit.enabled else None),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
     ]

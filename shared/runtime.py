@@ -18,7 +18,7 @@ from shared.settings import ProcessSettings
 from shared.upstream_set import UpstreamSet
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
-RESTART_ONLY = ("server", "http", "log_level", "cache", "telemetry", "auth")
+RESTART_ONLY = ("server", "http", "log_level", "cache", "telemetry", "auth", "rate_limit")
 log = logging.getLogger("bff.config")
 
 

@@ -191,6 +191,36 @@ class AuthSettings(FrozenModel):
     jwks_max_age_seconds: float = Field(default=600, gt=0)
 
 
+class Rate(FrozenModel):
+    """A token bucket: ``per_second`` sustained, ``burst`` at once."""
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class RateLimitSettings(FrozenModel):
+    """Token buckets in Redis (so a limit holds across replicas), per client (the
+    authenticated user, else the IP) and for the whole process group. With no Redis, or
+    Redis failing, each process enforces the same buckets on its own (fail open to a
+    per-process limit, never closed)."""
+
+    enabled: bool = True
+    per_client: Rate = Rate(per_second=20, burst=40)
+    total: Rate = Rate(per_second=5000, burst=10000)
+    #: Tighter per-client buckets for some requests: "METHOD /path/prefix" → rate.
+    routes: dict[str, Rate] = Field(default_factory=lambda: {"POST /v1/orders": Rate(per_second=1, burst=5)})
+
+    @model_validator(mode="after")
+    def _route_keys(self) -> Self:
+        for key in self.routes:
+            method, _, prefix = key.partition(" ")
+            if method not in {"GET", "POST", "PUT", "PATCH", "DELETE", "*"} or not prefix.startswith("/"):
+                raise ValueError(
+                    f"route key {key!r} must look like 'POST /v1/orders' (METHOD or *, then a path prefix)"
+                )
+        return self
+
+
 class ProcessSettings(FrozenModel):
     """Settings every BFF process has. Processes subclass it to add their own keys."""
 
@@ -202,6 +232,7 @@ class ProcessSettings(FrozenModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin: AdminSettings = AdminSettings()
     auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     reload: ReloadSettings = ReloadSettings()
     cache: CacheSettings = CacheSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
@@ -306,6 +337,8 @@ __all__ = [
     "CacheSettings",
     "HttpSettings",
     "ProcessSettings",
+    "Rate",
+    "RateLimitSettings",
     "ReloadSettings",
     "ServerSettings",
     "TelemetrySettings",

@@ -81,6 +81,8 @@ def mobile_config(standins: Standins, **overrides: Any) -> dict[str, Any]:
         "admin": {"token": ADMIN_TOKEN},
         # Most tests name the caller directly; tests/shared/test_auth.py covers real tokens.
         "auth": {"mode": "trusted_header"},
+        # Every test calls from 127.0.0.1; tests/shared/test_rate_limit.py covers limiting.
+        "rate_limit": {"enabled": False},
     }
     data.update(overrides)
     return data

@@ -34,7 +34,8 @@ class GuardedStore:
         self.errors = 0
         self.skipped = 0
 
-    async def _guard(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
+    async def run(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
+        """Run one store operation within the budget and behind the breaker; ``fallback`` on failure."""
         permit = self.breaker.try_acquire()
         if permit is None:
             self.skipped += 1
@@ -55,16 +56,16 @@ class GuardedStore:
         return result
 
     async def get(self, key: str) -> bytes | None:
-        return await self._guard(lambda: self.store.get(key), None)
+        return await self.run(lambda: self.store.get(key), None)
 
     async def set(self, key: str, value: bytes, ttl: float, tags: Sequence[str]) -> None:
-        await self._guard(lambda: self.store.set(key, value, ttl, tags), None)
+        await self.run(lambda: self.store.set(key, value, ttl, tags), None)
 
     async def delete(self, keys: Sequence[str]) -> int:
-        return await self._guard(lambda: self.store.delete(keys), 0)
+        return await self.run(lambda: self.store.delete(keys), 0)
 
     async def pop_tag(self, tag: str) -> list[str]:
-        return await self._guard(lambda: self.store.pop_tag(tag), [])
+        return await self.run(lambda: self.store.pop_tag(tag), [])
 
     async def keys_with_prefix(self, prefix: str) -> list[str]:
         # A scan may legitimately take longer than one read; give it ten budgets.
@@ -85,17 +86,17 @@ class GuardedStore:
 
     async def try_lock(self, key: str, ttl: float) -> bool | None:
         """``True``/``False`` from the store; ``None`` when the store could not answer."""
-        return await self._guard(lambda: self.store.try_lock(key, ttl), None)
+        return await self.run(lambda: self.store.try_lock(key, ttl), None)
 
     async def unlock(self, key: str) -> None:
-        await self._guard(lambda: self.store.unlock(key), None)
+        await self.run(lambda: self.store.unlock(key), None)
 
     async def publish(self, channel: str, message: bytes) -> bool:
         async def send() -> bool:
             await self.store.publish(channel, message)
             return True
 
-        return await self._guard(send, False)
+        return await self.run(send, False)
 
     async def listen(self, channel: str, handler: Handler) -> None:
         await self.store.listen(channel, handler)

@@ -21,6 +21,11 @@ class CacheKeys:
         self.prefix = prefix
         self._hmac_key = hmac_key
 
+    @property
+    def secret(self) -> bytes:
+        """The HMAC key, for other stores that key by client (the rate limiter)."""
+        return self._hmac_key
+
     def _digest(self, data: bytes) -> str:
         return hmac.new(self._hmac_key, data, hashlib.sha256).hexdigest()[:32]
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
 from shared.cache.entry import Entry, EntryError
 from shared.cache.guarded import GuardedStore
@@ -289,6 +290,11 @@ class ResponseCache:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.store.aclose()
+
+    @property
+    def redis_client(self) -> Redis | None:
+        store = self.store.store
+        return store.client if isinstance(store, RedisStore) else None
 
     def snapshot(self) -> dict[str, Any]:
         return {
