@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,6 +31,7 @@ from shared.health import Readiness, health_routes
 from shared.http import create_transport
 from shared.middleware.body_limit import BodyLimitMiddleware
 from shared.middleware.request_id import RequestIdMiddleware
+from shared.middleware.security import SecurityHeadersMiddleware
 from shared.operations import UpstreamSpec
 from shared.problems import EXCEPTION_HANDLERS
 from shared.ratelimit import RateLimiter, RateLimitMiddleware
@@ -128,12 +130,23 @@ def build_app(
     ]
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(SecurityHeadersMiddleware, max_header_bytes=settings.server.max_header_bytes),
         Middleware(TelemetryMiddleware, metrics=telemetry.metrics, tracer=telemetry.provider.get_tracer("bff")),
         Middleware(AuthMiddleware, verifier=verifier),
         Middleware(RateLimitMiddleware, limiter=limiter if settings.rate_limit.enabled else None),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
     ]
+    if settings.server.cors_origins:
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+            expose_headers=["ETag", "X-Request-Id", "Retry-After"],
+            max_age=600,
+        )
+        middleware.insert(2, cors)  # answers preflights before auth and rate limits
     app = Starlette(
         routes=routes,
         middleware=middleware,

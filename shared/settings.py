@@ -38,6 +38,10 @@ class ServerSettings(FrozenModel):
     gzip_min_bytes: int = Field(default=1024, ge=0)
     #: Above any gateway's idle timeout, so the gateway closes idle connections first.
     keepalive_seconds: float = Field(default=75.0, gt=0)
+    #: Requests whose headers total more bytes get 431.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: Browser origins allowed to call this process (CORS); none by default.
+    cors_origins: list[str] = Field(default_factory=list)
     #: After SIGTERM: seconds to keep serving while not ready, so traffic moves away.
     drain_seconds: float = Field(default=10.0, ge=0, le=300)
     #: Then: seconds in-flight requests get to finish before connections are closed.
