@@ -13,6 +13,7 @@ from typing import Any
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
 
+from bff_mobile.pii import exposures
 from bff_mobile.routes import ENDPOINTS
 from bff_mobile.settings import MobileSettings
 from shared import ProcessSpec, build_app, build_openapi
@@ -91,4 +92,5 @@ PROCESS = ProcessSpec(
     upstreams=registered_upstreams,
     default_config=DEFAULT_CONFIG,
     openapi=openapi,
+    pii_exposures=exposures,
 )

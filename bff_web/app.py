@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from bff_web.graphql.endpoint import GraphQLService, graphql
 from bff_web.graphql.persisted import PersistedQueries
+from bff_web.pii import exposures
 from bff_web.routes import ENDPOINTS
 from bff_web.settings import WebSettings
 from shared import ProcessSpec, build_app, build_openapi
@@ -94,4 +95,5 @@ PROCESS = ProcessSpec(
     upstreams=registered_upstreams,
     default_config=DEFAULT_CONFIG,
     openapi=openapi,
+    pii_exposures=exposures,
 )

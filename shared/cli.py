@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     rollout.set_defaults(run=_rollout)
 
+    pii = commands.add_parser("pii", help="personal data tools")
+    pii_commands = pii.add_subparsers(required=True, metavar="ACTION")
+    report = pii_commands.add_parser("report", help="every PII field: source, storage, where it is shown")
+    report.set_defaults(run=_pii_report)
+
     openapi = commands.add_parser("openapi", help="print a process's OpenAPI document")
     openapi.add_argument("process", choices=processes)
     openapi.set_defaults(run=_openapi)
@@ -186,6 +191,15 @@ def _rollout(args: argparse.Namespace) -> int:
         args.min_requests,
         load,
     )
+
+
+def _pii_report(args: argparse.Namespace) -> int:
+    from shared.pii_report import inventory, render
+
+    processes = discover_processes()
+    exposures = {name: spec.pii_exposures() for name, spec in processes.items()}
+    sys.stdout.write(render(inventory(_all_upstreams(), exposures)))
+    return 0
 
 
 def _openapi(args: argparse.Namespace) -> int:

@@ -52,6 +52,22 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Where a client-facing field shows personal data from an upstream, and how."""
+
+    #: ``GET /v1/me`` or ``graphql Profile.email``.
+    where: str
+    #: The client-facing field.
+    field: str
+    #: ``accounts.get_user``.
+    operation: str
+    #: The PII field of that operation's answer, dotted (``address.street``).
+    source: str
+    #: ``full``, ``masked`` or a short description (``first name only``).
+    shown: str
+
+
 def mask_email(email: str) -> str:
     """``anna.keller@example.com`` → ``a***@example.com``."""
     local, sep, domain = email.partition("@")
@@ -71,4 +87,4 @@ def mask_text(value: str, keep: int = 1) -> str:
     return f"{value[:keep]}***" if value else ""
 
 
-__all__ = ["PII", "PIIMarker", "mask_email", "mask_phone", "mask_text", "pii_fields"]
+__all__ = ["PII", "Exposure", "PIIMarker", "mask_email", "mask_phone", "mask_text", "pii_fields"]

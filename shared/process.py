@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.operations import UpstreamSpec
+from shared.pii import Exposure
 from shared.settings import ProcessSettings
 from shared.types import ASGIApp
 
@@ -31,6 +32,8 @@ class ProcessSpec:
     #: The config file used when neither --config nor BFF_CONFIG names one.
     default_config: Path | None
     openapi: Callable[[], dict[str, Any]]
+    #: Where this process shows personal data, for ``bff pii report``.
+    pii_exposures: Callable[[], Sequence[Exposure]] = tuple
 
 
 def discover_processes() -> dict[str, ProcessSpec]:

@@ -1,0 +1,65 @@
+"""The PII inventory matches what the code marks and what the processes expose."""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.pii_report import inventory
+from shared.process import discover_processes
+from upstreams.registry import registered_upstreams
+
+
+def exposures() -> dict[str, Any]:
+    return {name: spec.pii_exposures() for name, spec in discover_processes().items()}
+
+
+def test_every_marked_field_is_in_the_inventory() -> None:
+    listed = {(e.operation, e.name) for e in inventory(registered_upstreams(), exposures())}
+    marked = {(op.key, f) for spec in registered_upstreams() for op in spec.operations for f in op.pii_fields}
+    assert listed == marked
+    assert ("accounts.get_user", "email") in marked
+
+
+def test_cached_pii_is_always_sealed() -> None:
+    for entry in inventory(registered_upstreams(), exposures()):
+        assert entry.cached == "not cached" or "sealed with AES-256-GCM" in entry.cached
+
+
+def field_exists(model: type[BaseModel], dotted: str) -> bool:
+    head, _, rest = dotted.partition(".")
+    info = model.model_fields.get(head)
+    if info is None:
+        return False
+    if not rest:
+        return True
+    annotation = info.annotation
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel) and field_exists(annotation, rest)
+
+
+def test_every_declared_rest_exposure_names_a_real_response_field() -> None:
+    for name, spec in discover_processes().items():
+        endpoints = {f"{e['method']} {e['path']}": e for e in _endpoints(spec.openapi())}
+        for exposure in spec.pii_exposures():
+            if exposure.where.startswith("graphql"):
+                continue
+            assert exposure.where in endpoints, (name, exposure)
+            module = __import__(f"bff_{name}.schemas", fromlist=["x"])
+            model = getattr(module, endpoints[exposure.where]["model"])
+            assert field_exists(model, exposure.field), (name, exposure)
+
+
+def _endpoints(document: dict[str, Any]) -> list[dict[str, str]]:
+    found = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            ok = next(iter(operation["responses"].values()))
+            ref = ok["content"]["application/json"]["schema"]["$ref"]
+            found.append({"method": method.upper(), "path": path, "model": ref.rsplit("/", 1)[-1]})
+    return found
+
+
+def test_shown_fields_come_only_from_marked_fields() -> None:
+    marked = {(op.key, f) for spec in registered_upstreams() for op in spec.operations for f in op.pii_fields}
+    for declared in exposures().values():
+        for exposure in declared:
+            assert (exposure.operation, exposure.source) in marked
