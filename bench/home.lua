@@ -1,20 +1,27 @@
 -- wrk script for the /v1/home benchmark (bench/run_home.py).
--- Rotates X-User-Id over 1..1000 so no target is flattered by a hot cache, and ends with
--- one machine-readable line, "BENCH_JSON {...}", that run_home.py parses.
+-- Rotates the caller over users 1..N so no target is flattered by a hot cache, sending
+-- both identities: "Authorization: Bearer <token>" (bff_mobile verifies it) and
+-- "X-User-Id" (the aggregator reads it). Tokens come one per line from the file named
+-- after "--" (line N is user N). Ends with one machine-readable line, "BENCH_JSON {...}",
+-- that run_home.py parses.
 
-local USERS = 1000
 local prepared = {}
 local next_user = 0
 
 function init(args)
   -- Requests are formatted once; the hot loop only picks the next one.
-  for uid = 1, USERS do
-    prepared[uid] = wrk.format("GET", nil, { ["X-User-Id"] = tostring(uid) })
+  local uid = 0
+  for token in io.lines(args[1]) do
+    uid = uid + 1
+    prepared[uid] = wrk.format("GET", nil, {
+      ["X-User-Id"] = tostring(uid),
+      ["Authorization"] = "Bearer " .. token,
+    })
   end
 end
 
 function request()
-  next_user = next_user % USERS + 1
+  next_user = next_user % #prepared + 1
   return prepared[next_user]
 end
 

@@ -8,7 +8,7 @@ a bare ASGI endpoint (the floor). wrk drives each in turn with identical setting
 interleaved (A,B,C,D,E,A,B,...), and the table reports the median of the rounds. Every
 process started here is stopped on the way out, error or not::
 
-    .venv/bin/python bench/run_home.py                  # ~3.5 minutes
+    .venv/bin/python bench/run_home.py                  # 3-4 minutes
     .venv/bin/python bench/run_home.py --rounds 2 --duration 15 --latency-ms 5
 
 CPU pinning (2-core machine): by default wrk and the stand-ins share CPU 0 and the
@@ -23,17 +23,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import resource
 import signal
-import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from importlib.metadata import version
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -56,6 +51,7 @@ from harness import (
     wait_ready,
 )
 from pyspy import start_recording, summarize
+from results import SATURATED_PCT, Run, Summary, machine_facts, progress, run_json, table
 
 from upstreams.registry import registered_upstreams
 
@@ -68,13 +64,14 @@ REFERENCE = "bff_mobile[no-cache]"
 CEILING = "aiohttp_aggregator"
 HTTPX_VARIANT = "bff_mobile[no-cache,httpx]"
 ACCEPTANCE_RATIO = 0.5
+#: The stand-ins know users 1..USERS; home.lua rotates over all of them.
+USERS = 1000
 #: Users whose /v1/home every home target must answer identically before any load.
 CHECK_USERS = (1, 2, 500, 1000)
+HOME_UPSTREAMS = ("accounts", "catalog", "inventory", "orders", "recommendations")
 #: A stand-in answering its health check slower than this on a kept-alive connection
 #: would make every target wait on it rather than on itself.
 MAX_STANDIN_ROUND_TRIP_MS = 5.0
-#: CPU (% of one core) beyond our three processes that marks a run as disturbed.
-NOISE_PCT = 10.0
 #: Lets in-flight fan-outs finish after wrk stops, before upstream counters are read.
 SETTLE_S = 0.5
 
@@ -101,13 +98,13 @@ def bff_mobile(name: str, port: int, **env: str) -> Target:
 
 
 def no_cache() -> dict[str, str]:
-    """Overrides turning the response cache off for every upstream.
+    """Overrides turning the response cache off for every upstream of the home screen.
 
     The aggregator caches nothing, and with TTLs of 30-300 s even 1,000 rotating users
     come round again within a run, so only without the cache do both sides make the
-    same upstream calls.
+    same upstream calls. (The identity provider's JWKS keeps its own cache.)
     """
-    return {f"BFF_UPSTREAMS__{spec.name.upper()}__POLICY__CACHE__TTL": "0" for spec in registered_upstreams()}
+    return {f"BFF_UPSTREAMS__{name.upper()}__POLICY__CACHE__TTL": "0" for name in HOME_UPSTREAMS}
 
 
 def all_targets() -> tuple[Target, ...]:
@@ -121,81 +118,6 @@ def all_targets() -> tuple[Target, ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One wrk run against one target, with what the processes spent meanwhile."""
-
-    target: str
-    round: int
-    connections: int
-    wrk: WrkResult
-    upstream_calls: int
-    target_cpu_s: float
-    standins_cpu_s: float
-    wrk_cpu_s: float
-    #: Everything the machine spent meanwhile (our processes, kernel, anyone else's).
-    machine_cpu_s: float
-
-    @property
-    def rest_cpu_s(self) -> float:
-        """Machine CPU that none of the three processes was charged with: noise to watch."""
-        return max(0.0, self.machine_cpu_s - self.target_cpu_s - self.standins_cpu_s - self.wrk_cpu_s)
-
-    @property
-    def calls_per_request(self) -> float:
-        """Upstream calls per client request.
-
-        wrk counts only answered requests, but when it stops each of its connections
-        still has one request in flight, whose upstream calls the servers finish making
-        (and the stand-ins count) during the settle time; those count as requests too.
-        """
-        return self.upstream_calls / (self.wrk.requests + self.connections)
-
-    def share(self, cpu_s: float) -> float:
-        """CPU seconds as a percentage of one core over the run."""
-        return 100 * cpu_s / self.wrk.duration_s
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """Medians over a target's rounds; error counts are totals."""
-
-    target: str
-    rps: float
-    ok_rps: float
-    p50_ms: float
-    p99_ms: float
-    upstream_calls_per_request: float
-    non2xx: int
-    socket_errors: int
-    cpu_ms_per_request: float
-    target_cpu_pct: float
-    standins_cpu_pct: float
-    wrk_cpu_pct: float
-    rest_cpu_pct: float
-
-    @classmethod
-    def of(cls, target: str, runs: Sequence[Run]) -> Summary:
-        def median(values: list[float]) -> float:
-            return statistics.median(values)
-
-        return cls(
-            target=target,
-            rps=median([r.wrk.rps for r in runs]),
-            ok_rps=median([r.wrk.ok_rps for r in runs]),
-            p50_ms=median([r.wrk.p50_ms for r in runs]),
-            p99_ms=median([r.wrk.p99_ms for r in runs]),
-            upstream_calls_per_request=median([r.calls_per_request for r in runs]),
-            non2xx=sum(r.wrk.non2xx for r in runs),
-            socket_errors=sum(r.wrk.socket_errors for r in runs),
-            cpu_ms_per_request=median([1000 * r.target_cpu_s / max(r.wrk.requests, 1) for r in runs]),
-            target_cpu_pct=median([r.share(r.target_cpu_s) for r in runs]),
-            standins_cpu_pct=median([r.share(r.standins_cpu_s) for r in runs]),
-            wrk_cpu_pct=median([r.share(r.wrk_cpu_s) for r in runs]),
-            rest_cpu_pct=median([r.share(r.rest_cpu_s) for r in runs]),
-        )
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     names = [t.name for t in all_targets()]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,6 +129,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=2, help="latency added by every stand-in (default 2)")
     parser.add_argument(
         "--pin", choices=["split", "none"], default="split", help="split: wrk+stand-ins on CPU 0, target on CPU 1"
+    )
+    parser.add_argument(
+        "--repeat-disturbed",
+        type=int,
+        default=4,
+        metavar="N",
+        help="measure a run again when other work used the CPU, at most N times in all (default 4)",
     )
     parser.add_argument(
         "--standins-loop",
@@ -260,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for target in targets:
                 wait_ready(target.url + target.ready_path, children[target.name])
             set_latency(standin_urls, args.latency_ms)
-            check_same_answers([t for t in targets if t.fans_out])
+            tokens = write_tokens(args.out / "tokens.txt")
+            check_same_answers([t for t in targets if t.fans_out], tokens)
 
             bench = Bench(args, wrk, load_cpu, standins, children, standin_urls)
             if args.warmup:
@@ -268,11 +198,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for target in targets:
                     bench.load(target, args.warmup)
             runs = []
+            repeats_left = args.repeat_disturbed
             for round_no in range(1, args.rounds + 1):
                 for target in targets:
                     run = bench.measure(target, round_no)
-                    runs.append(run)
-                    print(_progress(run), flush=True)
+                    print(progress(run), flush=True)
+                    # On a shared machine other work comes and goes: measure again (a bounded
+                    # number of times, so the benchmark stays bounded) and keep the quietest.
+                    attempts = [run]
+                    while attempts[-1].disturbed and repeats_left > 0:
+                        repeats_left -= 1
+                        print("  disturbed by other work; measuring again", flush=True)
+                        attempts.append(bench.measure(target, round_no))
+                        print(progress(attempts[-1]), flush=True)
+                    runs.append(min(attempts, key=lambda r: r.rest_cpu_s))
             for child in [standins, *children.values()]:
                 child.check_alive()
             profiles = [bench.profile(target) for target in targets if target.name in args.profile]
@@ -286,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for text in profiles:
         print(text)
     (args.out / "home-latest.md").write_text(report)
-    raw = {"settings": _settings(args), "machine": machine_facts(), "runs": [_run_json(r) for r in runs]}
+    raw = {"settings": _settings(args), "machine": machine_facts(), "runs": [run_json(r) for r in runs]}
     (args.out / "home-latest.json").write_text(json.dumps(raw, indent=2))
     return 0
 
@@ -306,6 +245,7 @@ class Bench:
         args = self.args
         command = [self.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "10s"]
         command += ["--latency", "-s", str(BENCH_DIR / "home.lua"), target.url + "/v1/home"]
+        command += ["--", str(self.args.out / "tokens.txt")]
         return run_wrk(pinned(self.load_cpu, command), seconds)
 
     def measure(self, target: Target, round_no: int) -> Run:
@@ -371,12 +311,29 @@ def check_round_trip(standin_url: str) -> None:
         )
 
 
-def check_same_answers(targets: Sequence[Target]) -> None:
+def write_tokens(path: Path) -> list[str]:
+    """One development bearer token per user (line ``uid``), valid for an hour.
+
+    bff_mobile verifies them against the identity stand-in's JWKS, as in production;
+    the aggregator and the floor ignore them and read ``X-User-Id``.
+    """
+    from upstreams.identity.keys import mint
+
+    tokens = [mint(uid, lifetime=3600) for uid in range(1, USERS + 1)]
+    path.write_text("".join(token + "\n" for token in tokens))
+    return tokens
+
+
+def caller_headers(uid: int, tokens: Sequence[str]) -> dict[str, str]:
+    return {"X-User-Id": str(uid), "Authorization": f"Bearer {tokens[uid - 1]}"}
+
+
+def check_same_answers(targets: Sequence[Target], tokens: Sequence[str]) -> None:
     """Refuse to compare servers that do not answer the same thing."""
     for uid in CHECK_USERS:
         answers = {}
         for target in targets:
-            status, body = request_json("GET", target.url + "/v1/home", headers={"X-User-Id": str(uid)})
+            status, body = request_json("GET", target.url + "/v1/home", headers=caller_headers(uid, tokens))
             if status != 200:
                 raise BenchError(f"{target.name} answered {status} to /v1/home for user {uid}: {body!r}")
             answers[target.name] = body
@@ -410,24 +367,6 @@ def first_difference(a: object, b: object, path: str = "$") -> str | None:
     return None if a == b and type(a) is type(b) else f"{path} ({a!r} vs {b!r})"
 
 
-#: The table's columns: heading and how a summary renders in it.
-COLUMNS: tuple[tuple[str, Callable[[Summary], str]], ...] = (
-    ("target", lambda s: s.target),
-    ("req/s", lambda s: f"{s.rps:,.0f}"),
-    ("2xx req/s", lambda s: f"{s.ok_rps:,.0f}"),
-    ("p50 ms", lambda s: f"{s.p50_ms:.2f}"),
-    ("p99 ms", lambda s: f"{s.p99_ms:.2f}"),
-    ("upstream calls/req", lambda s: f"{s.upstream_calls_per_request:.2f}"),
-    ("non-2xx", lambda s: str(s.non2xx)),
-    ("socket errors", lambda s: str(s.socket_errors)),
-    ("target CPU ms/req", lambda s: f"{s.cpu_ms_per_request:.3f}"),
-    ("target CPU %", lambda s: f"{s.target_cpu_pct:.0f}"),
-    ("stand-ins CPU %", lambda s: f"{s.standins_cpu_pct:.0f}"),
-    ("wrk CPU %", lambda s: f"{s.wrk_cpu_pct:.0f}"),
-    ("rest CPU %", lambda s: f"{s.rest_cpu_pct:.0f}"),
-)
-
-
 def render_report(args: argparse.Namespace, summaries: Sequence[Summary], runs: Sequence[Run]) -> str:
     facts = machine_facts()
     lines = [
@@ -435,76 +374,55 @@ def render_report(args: argparse.Namespace, summaries: Sequence[Summary], runs: 
         f"machine: {facts['nproc']} CPUs, {facts['cpu_model']}; Python {facts['python']}; {facts['versions']}",
         f"settings: {json.dumps(_settings(args))}",
         "",
-        "| " + " | ".join(heading for heading, _ in COLUMNS) + " |",
-        "|---" + "|---:" * (len(COLUMNS) - 1) + "|",
+        *table(summaries),
     ]
-    lines += ["| " + " | ".join(cell(s) for _, cell in COLUMNS) + " |" for s in summaries]
     by_name = {s.target: s for s in summaries}
     lines.append("")
     if CEILING in by_name and by_name[CEILING].ok_rps:
         ceiling = by_name[CEILING]
         for name in (REFERENCE, AS_SHIPPED):
-            if name not in by_name:
-                continue
-            ours = by_name[name]
-            ratio = ours.ok_rps / ceiling.ok_rps
-            line = f"{name} / {CEILING} 2xx throughput: {ratio:.2f}x"
-            if name == REFERENCE:
-                verdict = "met" if ratio >= ACCEPTANCE_RATIO else "NOT met"
-                if any(r.share(r.rest_cpu_s) > NOISE_PCT for r in runs if r.target in (REFERENCE, CEILING)):
-                    verdict += ", but UNRELIABLE: other work shared the CPU, see the warning below"
-                line += f" (acceptance bar >= {ACCEPTANCE_RATIO}x: {verdict})"
-            if ceiling.cpu_ms_per_request:
-                line += f"; CPU per request {ours.cpu_ms_per_request / ceiling.cpu_ms_per_request:.2f}x the ceiling's"
-            lines.append(line)
+            if name in by_name:
+                lines.append(_versus_ceiling(by_name[name], ceiling, runs, acceptance=name == REFERENCE))
+        if ceiling.target_cpu_pct < SATURATED_PCT and ceiling.standins_cpu_pct + ceiling.wrk_cpu_pct >= SATURATED_PCT:
+            lines.append(
+                f"NOTE: {CEILING} was held back by the stand-ins (their core was busy, its own was not), so"
+                " req/s ratios against it flatter the others; the CPU-cost ratio is the fair one"
+            )
     if REFERENCE in by_name and HTTPX_VARIANT in by_name and by_name[REFERENCE].ok_rps:
         ratio = by_name[HTTPX_VARIANT].ok_rps / by_name[REFERENCE].ok_rps
         lines.append(f"transport: {HTTPX_VARIANT} / {REFERENCE} (aiohttp) 2xx throughput: {ratio:.2f}x")
-    noisy = [f"{r.target} #{r.round} ({r.share(r.rest_cpu_s):.0f}%)" for r in runs if r.share(r.rest_cpu_s) > NOISE_PCT]
+    noisy = [f"{r.target} #{r.round} ({r.share(r.rest_cpu_s):.0f}%)" for r in runs if r.disturbed]
     if noisy:
-        lines.append(f"WARNING: something else used the CPU during {', '.join(noisy)}; rerun on a quiet machine")
+        lines.append(f"Disturbed by other work (left out where an undisturbed round exists): {', '.join(noisy)}")
     return "\n".join(lines) + "\n"
 
 
-def _progress(run: Run) -> str:
-    w = run.wrk
-    return (
-        f"round {run.round} {run.target:<20} {w.rps:8,.0f} req/s  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:7.2f} ms"
-        f"  calls/req {run.calls_per_request:.2f}  non-2xx {w.non2xx}"
-        f"  CPU% target {run.share(run.target_cpu_s):.0f} stand-ins {run.share(run.standins_cpu_s):.0f}"
-        f" wrk {run.share(run.wrk_cpu_s):.0f} rest {run.share(run.rest_cpu_s):.0f}"
-    )
+def _versus_ceiling(ours: Summary, ceiling: Summary, runs: Sequence[Run], *, acceptance: bool) -> str:
+    """One target against the ceiling: by 2xx req/s, and by CPU spent per request."""
+    ratio = ours.ok_rps / ceiling.ok_rps
+    line = f"{ours.target} / {CEILING}: 2xx req/s {ratio:.2f}x"
+    if acceptance:
+        verdict = "met" if ratio >= ACCEPTANCE_RATIO else "NOT met"
+        if ours.all_disturbed or ceiling.all_disturbed:
+            verdict += ", but UNRELIABLE: other work shared the CPU in every round"
+        line += f" (acceptance bar >= {ACCEPTANCE_RATIO}x: {verdict})"
+    if ours.cpu_ms_per_request:
+        # What one fully busy core would serve, whoever held the run back.
+        line += f"; by CPU cost per request {ceiling.cpu_ms_per_request / ours.cpu_ms_per_request:.2f}x"
+    return line
 
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     return {
-        "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s --timeout 10s --latency -s bench/home.lua",
+        "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s --timeout 10s --latency"
+        " -s bench/home.lua -- tokens.txt",
         "rounds": args.rounds,
+        "repeat_disturbed": args.repeat_disturbed,
         "warmup_s": args.warmup,
         "standin_latency_ms": args.latency_ms,
         "pin": "wrk+stand-ins on CPU 0, target on CPU 1" if args.pin == "split" else "none",
         "standins_loop": args.standins_loop,
     }
-
-
-def machine_facts() -> dict[str, object]:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), platform.processor())
-    packages = ("aiohttp", "uvicorn", "starlette", "httpx", "pydantic", "uvloop", "orjson")
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "versions": ", ".join(f"{p} {version(p)}" for p in packages) + f"; {wrk_version.split(' Copyright')[0]}",
-    }
-
-
-def _run_json(run: Run) -> dict[str, object]:
-    data = asdict(run)
-    data["wrk"] = {k: v for k, v in data["wrk"].items() if k != "output"}
-    return data
 
 
 if __name__ == "__main__":

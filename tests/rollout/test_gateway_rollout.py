@@ -132,11 +132,15 @@ def test_a_bad_canary_is_rolled_back_automatically(
     canary.config = write_config(tmp_path / "bad.yaml", broken)
     canary.start()
     wait_up(gateway, "mobile", "canary")
-    with Load(gateway.url("mobile"), PATHS):
+    with Load(gateway.url("mobile"), PATHS) as load:
         result = run_rollout(gateway, "mobile", stable, canary, FAST, report=lambda _: None)
     assert not result.promoted
-    assert result.steps[-1][1] == "fail"
+    failed_step, decision, _ = result.steps[-1]
+    assert decision == "fail"
+    assert failed_step < 50  # rolled back before it reached half the traffic
     assert gateway.weights("mobile")["canary"] == 0
+    # Client errors stay bounded by the canary's share of traffic during the bad step.
+    assert len(load.failures) <= failed_step / 100 * len(load.statuses) + 5
 
 
 def test_a_quiet_step_is_inconclusive_not_passed() -> None:
