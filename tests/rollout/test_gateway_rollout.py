@@ -74,7 +74,7 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
 @pytest.fixture
 def stack(upstreams: Standins, tmp_path: Path) -> Iterator[tuple[Gateway, Instance, Instance, Path]]:
     public, stable_port, canary_port = free_ports(3)
-    config = mobile_config(upstreams, server={"drain_seconds": 1.0, "shutdown_grace_seconds": 5})
+    config = mobile_config(upstreams, server={"drain_seconds": 2.0, "shutdown_grace_seconds": 5})
     good = write_config(tmp_path / "good.yaml", config)
     gateway = Gateway([Route("mobile", public, stable_port, canary_port)])
     stable = Instance("mobile", stable_port, good, "stable", slot="stable")
