@@ -7,14 +7,14 @@
 #   scripts/validate-deploy.sh            install the tools if needed, then validate
 #   scripts/validate-deploy.sh --install  only install the tools
 #
-# The tools live in $BFF_DEPLOY_TOOLS (default .venv/deploy-tools), pinned by
+# The tools live in $DEPLOY_CHECKS_TOOLS (default .venv/deploy-tools), pinned by
 # tests/deploy/requirements.txt (with hashes) and tests/deploy/package-lock.json, and are
 # reinstalled when either changes. Installing needs PyPI and the npm registry, python3 with
 # venv, and node ≥ 20 with npm; validating needs no network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools="${BFF_DEPLOY_TOOLS:-.venv/deploy-tools}"
+tools="${DEPLOY_CHECKS_TOOLS:-.venv/deploy-tools}"
 python="${PYTHON:-python3}"
 stamp="$tools/.installed"
 want="$(cat tests/deploy/requirements.txt tests/deploy/package-lock.json | sha256sum | cut -d' ' -f1)"
@@ -39,4 +39,4 @@ fi
 # The project's own environment runs the tests (they load the settings models).
 [[ -x .venv/bin/pytest ]] || make --no-print-directory .venv/.installed
 # A missing tool fails here instead of skipping.
-BFF_DEPLOY_TOOLS="$tools" BFF_DEPLOY_REQUIRE_TOOLS=1 exec .venv/bin/pytest -q tests/deploy
+DEPLOY_CHECKS_TOOLS="$tools" DEPLOY_CHECKS_REQUIRE_TOOLS=1 exec .venv/bin/pytest -q tests/deploy

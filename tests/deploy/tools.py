@@ -7,7 +7,7 @@ Tools (scripts/validate-deploy.sh installs the last three into ``.venv/deploy-to
 - node with the npm ``@kubernetes-models/*`` packages, for the custom resources.
 
 A test whose tool is missing is skipped and names the tool, unless
-``BFF_DEPLOY_REQUIRE_TOOLS=1`` (set by the script, and meant for CI): then it fails.
+``DEPLOY_CHECKS_REQUIRE_TOOLS=1`` (set by the script, and meant for CI): then it fails.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 HERE = Path(__file__).resolve().parent
-TOOLS = Path(os.environ.get("BFF_DEPLOY_TOOLS", ROOT / ".venv" / "deploy-tools"))
+TOOLS = Path(os.environ.get("DEPLOY_CHECKS_TOOLS", ROOT / ".venv" / "deploy-tools"))
 INSTALL_HINT = "run scripts/validate-deploy.sh --install"
 
 PROCESSES = ("mobile", "web")
@@ -44,11 +44,11 @@ Obj = dict[str, Any]
 
 
 def require(available: bool, tool: str) -> None:
-    """Skip (or, with BFF_DEPLOY_REQUIRE_TOOLS=1, fail) when ``tool`` is missing."""
+    """Skip (or, with DEPLOY_CHECKS_REQUIRE_TOOLS=1, fail) when ``tool`` is missing."""
     if available:
         return
     message = f"{tool} is not installed ({INSTALL_HINT})"
-    if os.environ.get("BFF_DEPLOY_REQUIRE_TOOLS") == "1":
+    if os.environ.get("DEPLOY_CHECKS_REQUIRE_TOOLS") == "1":
         pytest.fail(message)
     pytest.skip(message)
 
