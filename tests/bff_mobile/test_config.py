@@ -1,5 +1,6 @@
 """bff_mobile refuses to start on invalid configuration, naming the key."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,9 @@ from shared import ConfigError
 
 
 def bff(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BFF_")}  # only the file under test counts
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, timeout=60, check=False, env=env
     )
 
 
