@@ -16,15 +16,8 @@ from starlette.applications import Starlette
 from bff_mobile.pii import exposures
 from bff_mobile.routes import ENDPOINTS
 from bff_mobile.settings import MobileSettings
-from shared import ProcessSpec, build_app, build_openapi
-from shared.app import runtime_lifespan
-from shared.auth import DeferredJwks, TokenVerifier
-from shared.ratelimit import RateLimiter
-from shared.runtime import Runtime
-from shared.telemetry import Telemetry
-from shared.upstream_set import check_upstream_config
-from upstreams.clients import UpstreamClients
-from upstreams.identity import IdentityClient
+from shared import ProcessSpec, build_openapi
+from upstreams.assembly import assemble_app
 from upstreams.registry import registered_upstreams
 
 VERSION = "1.0.0"
@@ -43,34 +36,15 @@ def create_app(
     and hot-reloaded (``environ`` overrides applied at each reload; default os.environ).
     """
     settings = settings or MobileSettings()
-    specs = registered_upstreams()
-    check_upstream_config(settings, specs)  # refuse bad config before serving anything
-    limiter = RateLimiter(settings.rate_limit)
-    jwks = DeferredJwks()
-    verifier = TokenVerifier(settings.auth, jwks) if settings.auth.mode == "jwt" else None
-
-    def state(runtime: Runtime[Any]) -> dict[str, Any]:
-        jwks.bind(IdentityClient(runtime.upstreams["identity"]).jwks)
-        return {"deps": UpstreamClients.from_runtime(runtime)}
-
-    telemetry = Telemetry.create("bff_mobile", VERSION, settings.telemetry, span_exporter)
-    lifespan = runtime_lifespan(
-        settings,
-        specs,
-        state,
-        telemetry=telemetry,
-        limiter=limiter,
-        config_path=config_path,
-        environ=environ,
-    )
-    return build_app(
+    return assemble_app(
+        process="bff_mobile",
+        version=VERSION,
         settings=settings,
         endpoints=ENDPOINTS,
-        lifespan=lifespan,
         openapi=openapi(),
-        telemetry=telemetry,
-        limiter=limiter,
-        verifier=verifier,
+        config_path=config_path,
+        environ=environ,
+        span_exporter=span_exporter,
     )
 
 

@@ -15,15 +15,8 @@ from bff_web.graphql.persisted import PersistedQueries
 from bff_web.pii import exposures
 from bff_web.routes import ENDPOINTS
 from bff_web.settings import WebSettings
-from shared import ProcessSpec, build_app, build_openapi
-from shared.app import runtime_lifespan
-from shared.auth import DeferredJwks, TokenVerifier
-from shared.ratelimit import RateLimiter
-from shared.runtime import Runtime
-from shared.telemetry import Telemetry
-from shared.upstream_set import check_upstream_config
-from upstreams.clients import UpstreamClients
-from upstreams.identity import IdentityClient
+from shared import ProcessSpec, build_openapi
+from upstreams.assembly import assemble_app
 from upstreams.registry import registered_upstreams
 
 VERSION = "1.0.0"
@@ -38,40 +31,22 @@ def create_app(
 ) -> Starlette:
     """The bff_web ASGI app: REST under /v1 and GraphQL at /graphql."""
     settings = settings or WebSettings()
-    specs = registered_upstreams()
-    check_upstream_config(settings, specs)
     # Read (and check the hashes of) the allowlist now: a bad file refuses to start.
     allowlist = settings.graphql.persisted_queries_file
     if allowlist is not None and not allowlist.is_absolute() and config_path is not None:
         allowlist = config_path.parent / allowlist  # relative to the config file
     service = GraphQLService(PersistedQueries.from_file(allowlist))
-    limiter = RateLimiter(settings.rate_limit)
-    jwks = DeferredJwks()
-    verifier = TokenVerifier(settings.auth, jwks) if settings.auth.mode == "jwt" else None
-
-    def state(runtime: Runtime[Any]) -> dict[str, Any]:
-        jwks.bind(IdentityClient(runtime.upstreams["identity"]).jwks)
-        return {"deps": UpstreamClients.from_runtime(runtime), "graphql": service}
-
-    telemetry = Telemetry.create("bff_web", VERSION, settings.telemetry, span_exporter)
-    lifespan = runtime_lifespan(
-        settings,
-        specs,
-        state,
-        telemetry=telemetry,
-        limiter=limiter,
-        config_path=config_path,
-        environ=environ,
-    )
-    return build_app(
+    return assemble_app(
+        process="bff_web",
+        version=VERSION,
         settings=settings,
         endpoints=ENDPOINTS,
-        lifespan=lifespan,
         openapi=openapi(),
-        telemetry=telemetry,
-        limiter=limiter,
-        verifier=verifier,
+        extra_state={"graphql": service},
         extra_routes=[Route("/graphql", graphql, methods=["GET", "POST"])],
+        config_path=config_path,
+        environ=environ,
+        span_exporter=span_exporter,
     )
 
 
