@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
@@ -24,6 +25,10 @@ class TelemetryMiddleware:
         self.metrics = metrics
         self.tracer = tracer
         self.process = metrics.process
+        self.in_flight = metrics.in_flight.labels(metrics.process)
+        # Metric children by label values: labels() costs as much again as the update.
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,7 +45,7 @@ class TelemetryMiddleware:
                 status = message["status"]
             await send(message)
 
-        in_flight = self.metrics.in_flight.labels(self.process)
+        in_flight = self.in_flight
         in_flight.inc()
         span = None
         token = None
@@ -59,8 +64,7 @@ class TelemetryMiddleware:
             duration = time.perf_counter() - started
             in_flight.dec()
             route = _route_template(scope)
-            self.metrics.requests.labels(self.process, route, method, str(status)).inc()
-            self.metrics.request_duration.labels(self.process, route, method).observe(duration)
+            self._count(route, method, status, duration)
             if span is not None:
                 if span.is_recording():
                     span.update_name(f"{method} {route}")
@@ -81,6 +85,18 @@ class TelemetryMiddleware:
                 span.end()
             if token is not None:
                 context.detach(token)
+
+    def _count(self, route: str, method: str, status: int, duration: float) -> None:
+        requests = self._requests.get((route, method, status))
+        if requests is None:
+            requests = self.metrics.requests.labels(self.process, route, method, str(status))
+            self._requests[(route, method, status)] = requests
+        requests.inc()
+        durations = self._durations.get((route, method))
+        if durations is None:
+            durations = self.metrics.request_duration.labels(self.process, route, method)
+            self._durations[(route, method)] = durations
+        durations.observe(duration)
 
 
 def _route_template(scope: Scope) -> str:
