@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared import FrozenModel, ProcessSettings
-from shared.settings import ServerSettings
+from shared.settings import AdminSettings, ServerSettings
 
 StockRegion = Literal["eu", "us", "apac"]
 
@@ -38,8 +38,15 @@ class GraphQLSettings(FrozenModel):
     persisted_queries_file: Path | None = None
 
 
+class WebAdminSettings(AdminSettings):
+    # A class default, not AdminSettings(port=9081): a file or BFF_ADMIN__TOKEN that sets
+    # only the token must not move bff_web's admin listener onto bff_mobile's port.
+    port: int | None = Field(default=9081, ge=0, le=65535)
+
+
 class WebSettings(ProcessSettings):
     server: ServerSettings = ServerSettings(port=8081)
+    admin: WebAdminSettings = WebAdminSettings()
     graphql: GraphQLSettings = GraphQLSettings()
     #: Stock region used when a request names none.
     default_stock_region: StockRegion = "eu"

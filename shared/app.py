@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -26,10 +25,12 @@ from starlette.routing import BaseRoute, Route
 from shared.admin import admin_routes
 from shared.auth import AuthMiddleware, TokenVerifier
 from shared.cache import build_response_cache
-from shared.endpoints import Endpoint
+from shared.endpoints import Endpoint, endpoint_routes
 from shared.health import Readiness, health_routes
 from shared.http import create_transport
+from shared.listeners import ListenerGate, Listeners
 from shared.middleware.body_limit import BodyLimitMiddleware
+from shared.middleware.compression import GZipMiddleware
 from shared.middleware.request_id import RequestIdMiddleware
 from shared.middleware.security import SecurityHeadersMiddleware
 from shared.operations import UpstreamSpec
@@ -41,6 +42,7 @@ from shared.runtime import Runtime
 from shared.settings import ProcessSettings, load_settings
 from shared.telemetry.middleware import TelemetryMiddleware
 from shared.telemetry.setup import Telemetry
+from shared.upstream_client import UNOBSERVED
 from shared.upstream_set import build_upstream_set
 
 StateLifespan = Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any]]]
@@ -72,7 +74,11 @@ def runtime_lifespan(
         if limiter is not None:
             limiter.bind(cache.keys.secret, settings.cache.prefix, cache.redis_client, cache.store)
         upstreams = build_upstream_set(
-            settings, specs, create_transport(settings.http), cache, observer=telemetry.observer
+            settings,
+            specs,
+            create_transport(settings.http),
+            cache,
+            observer=telemetry.observer if settings.telemetry.enabled else UNOBSERVED,
         )
         runtime = Runtime(settings, specs, upstreams, load if config_path else None)
         telemetry.metrics.watch(runtime)
@@ -107,6 +113,7 @@ def build_app(
 ) -> Starlette:
     """``verifier`` checks bearer tokens; ``None`` trusts ``X-User-Id`` (auth.mode trusted_header)."""
     readiness = readiness or Readiness()
+    listeners = Listeners(settings.server, settings.admin)
 
     @contextlib.asynccontextmanager
     async def managed(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
@@ -124,19 +131,23 @@ def build_app(
         *health_routes(readiness),
         telemetry.metrics_route(),
         Route("/openapi.json", openapi_document, methods=["GET"], include_in_schema=False),
-        *(endpoint.route() for endpoint in endpoints),
+        *endpoint_routes(endpoints),
         *admin_routes(),
         *extra_routes,
     ]
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(SecurityHeadersMiddleware, max_header_bytes=settings.server.max_header_bytes),
-        Middleware(TelemetryMiddleware, metrics=telemetry.metrics, tracer=telemetry.provider.get_tracer("bff")),
+        # /admin only on the admin listener, the public API only on the public one.
+        Middleware(ListenerGate, listeners=listeners),
         Middleware(AuthMiddleware, verifier=verifier),
         Middleware(RateLimitMiddleware, limiter=limiter if settings.rate_limit.enabled else None),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
     ]
+    if settings.telemetry.enabled:
+        tracer = telemetry.provider.get_tracer("bff")
+        middleware.insert(2, Middleware(TelemetryMiddleware, metrics=telemetry.metrics, tracer=tracer))
     if settings.server.cors_origins:
         cors = Middleware(
             CORSMiddleware,
@@ -155,6 +166,7 @@ def build_app(
     )
     app.state.readiness = readiness
     app.state.settings = settings
+    app.state.listeners = listeners  # bound and served by shared.serving (tests: tests/support.py)
     return app
 
 

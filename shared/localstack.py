@@ -2,7 +2,8 @@
 
 Starts the upstream stand-ins (every upstream, both regions) in one child process and
 each BFF process in its own, waits until every one is ready, prints where they listen
-and a request to try, and on Ctrl-C (or SIGTERM) stops them all gracefully.
+(public and admin listener) and a request to try, and on Ctrl-C (or SIGTERM) stops them
+all gracefully.
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ def run_stack(processes: Mapping[str, ProcessSpec]) -> int:
             settings = load_process_settings(spec, None)
             child = _spawn(["serve", name])
             children.append((name, child))
-            base = f"http://{settings.server.host}:{settings.server.port}"
+            base = _url(settings.server.host, settings.server.port)
             _wait_ready(f"{base}/readyz", child)
-            endpoints.append((name, base))
+            admin = settings.admin
+            admin_base = base if admin.port is None else _url(admin.host, admin.port)
+            endpoints.append((name, base, admin_base))
 
         print("\nLocal stack is up (Ctrl-C stops it):")
         print(f"  stand-ins  {len(standin_urls)} servers on {standin_urls[0]} .. {standin_urls[-1]}")
-        for name, base in endpoints:
-            print(f"  {name:<10} {base}   (OpenAPI: {base}/openapi.json)")
+        for name, base, admin_base in endpoints:
+            print(f"  {name:<10} {base}   (OpenAPI: {base}/openapi.json; admin API: {admin_base}/admin)")
         if endpoints:
             mint = "$(.venv/bin/bff-dev-token --user 7)"  # a shell substitution, printed for the reader
             print(f'\nTry:\n  curl -s -H "Authorization: Bearer {mint}" {endpoints[0][1]}/v1/home\n', flush=True)
@@ -72,6 +75,10 @@ def run_stack(processes: Mapping[str, ProcessSpec]) -> int:
         return 1
     finally:
         _stop_all([child for _, child in children])
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:

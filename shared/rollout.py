@@ -126,7 +126,10 @@ class Instance:
     child: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BFF_")} | self.env
+        # Stable and canary run side by side on one host: their admin listeners take
+        # ephemeral ports rather than both wanting the process's default admin.port.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BFF_")}
+        env |= {"BFF_ADMIN__PORT": "0"} | self.env
         env |= {"BFF_SERVER__PORT": str(self.port), "BFF_TRACK": self.track}
         self.child = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "serve", self.process, "--config", str(self.config)],

@@ -3,7 +3,8 @@
 A reload is all or nothing: the new file is loaded, validated and resolved against the
 registry first; only then are policies swapped, between calls. Calls already running
 finish on the policies they started with. Keys that only take effect at start
-(``server.*``, ``http.*``) keep their running values, and the reload says so.
+(``server.*``, ``http.*``, ``admin.host``/``admin.port``…) keep their running values, and
+the reload says so.
 """
 
 from __future__ import annotations
@@ -12,13 +13,26 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from pydantic import BaseModel
+
 from shared.errors import ConfigError
 from shared.operations import UpstreamSpec
 from shared.settings import ProcessSettings
 from shared.upstream_set import UpstreamSet
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
-RESTART_ONLY = ("server", "http", "log_level", "cache", "telemetry", "auth", "rate_limit")
+#: Keys (or dotted paths into a section) read once, at start. ``admin.token`` reloads.
+RESTART_ONLY = (
+    "server",
+    "http",
+    "log_level",
+    "cache",
+    "telemetry",
+    "auth",
+    "rate_limit",
+    "admin.host",
+    "admin.port",
+)
 log = logging.getLogger("bff.config")
 
 
@@ -49,9 +63,11 @@ class Runtime(Generic[SettingsT]):
         notes = [
             f"{key}: changed in the file but takes effect only at restart; keeping the running value"
             for key in RESTART_ONLY
-            if getattr(new, key) != getattr(self.settings, key)
+            if _value(new, key) != _value(self.settings, key)
         ]
-        kept = new.model_copy(update={key: getattr(self.settings, key) for key in RESTART_ONLY})
+        kept = new
+        for key in RESTART_ONLY:
+            kept = _keep(kept, self.settings, key)
         self.upstreams.reconfigure(kept, self.specs)
         self.settings = kept
         self.reloads += 1
@@ -72,6 +88,25 @@ class Runtime(Generic[SettingsT]):
             log.warning("config reload: %s", note)
         log.warning("config reloaded (reload #%d)", self.reloads)
         return notes
+
+
+def _value(settings: BaseModel, path: str) -> object:
+    value: object = settings
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _keep(new: ModelT, running: BaseModel, path: str) -> ModelT:
+    """``new`` with the value at dotted ``path`` taken from ``running``."""
+    head, _, rest = path.partition(".")
+    value = getattr(running, head)
+    if rest:
+        value = _keep(getattr(new, head), value, rest)
+    return new.model_copy(update={head: value})
 
 
 __all__ = ["Runtime"]

@@ -20,14 +20,14 @@ import contextlib
 import signal
 import socket
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Literal, Self
 
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["ServerStartupError", "ServerThread", "serve_apps"]
+__all__ = ["ServerStartupError", "ServerThread", "bind_socket", "serve_apps"]
 
 LifespanMode = Literal["auto", "on", "off"]
 
@@ -61,7 +61,8 @@ class _GroupedServer(uvicorn.Server):
         yield
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: ephemeral), not yet listening."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets it recognises as TCP,
     # and without it every kept-alive request after the first waited ~40 ms (Nagle).
@@ -88,26 +89,34 @@ class _ServerGroup:
         lifespan: LifespanMode,
         graceful_shutdown_s: int,
         on_all_started: Callable[[], None] = lambda: None,
+        sockets: Mapping[str, Sequence[socket.socket]] | None = None,
     ) -> None:
         ports = dict(ports or {})
-        unknown = sorted(set(ports) - set(apps))
-        if unknown:
-            raise ValueError(f"ports given for unknown apps {unknown}; known apps: {sorted(apps)}")
+        bound = dict(sockets or {})
+        # The group owns sockets it was given from here on: it closes them, even on error.
+        self.sockets: dict[str, list[socket.socket]] = {name: list(socks) for name, socks in bound.items()}
+        self.servers: dict[str, uvicorn.Server] = {}
         self.host = host
         self._on_all_started = on_all_started
         self._starting = len(apps)
-        self.sockets: dict[str, socket.socket] = {}
-        self.servers: dict[str, uvicorn.Server] = {}
         try:
+            for given, what in ((ports, "ports"), (bound, "sockets")):
+                unknown = sorted(set(given) - set(apps))
+                if unknown:
+                    raise ValueError(f"{what} given for unknown apps {unknown}; known apps: {sorted(apps)}")
             for name, app in apps.items():
-                port = ports.get(name, 0)
-                try:
-                    self.sockets[name] = _bind(host, port)
-                except OSError as exc:
-                    raise OSError(
-                        exc.errno,
-                        f"cannot bind app {name!r} to {host}:{port}: {exc.strerror}",
-                    ) from exc
+                if name in bound:
+                    if not bound[name]:
+                        raise ValueError(f"app {name!r} is given an empty list of sockets")
+                else:
+                    port = ports.get(name, 0)
+                    try:
+                        self.sockets[name] = [bind_socket(host, port)]
+                    except OSError as exc:
+                        raise OSError(
+                            exc.errno,
+                            f"cannot bind app {name!r} to {host}:{port}: {exc.strerror}",
+                        ) from exc
                 config = uvicorn.Config(
                     app,
                     lifespan=lifespan,
@@ -127,16 +136,19 @@ class _ServerGroup:
             raise
 
     def port(self, name: str) -> int:
-        try:
-            sock = self.sockets[name]
-        except KeyError:
-            raise KeyError(f"no app named {name!r}; known apps: {sorted(self.sockets)}") from None
-        port: int = sock.getsockname()[1]
+        port: int = self._first_socket(name).getsockname()[1]
         return port
 
     def url(self, name: str) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host: str = self._first_socket(name).getsockname()[0]
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port(name)}"
+
+    def _first_socket(self, name: str) -> socket.socket:
+        try:
+            return self.sockets[name][0]
+        except KeyError:
+            raise KeyError(f"no app named {name!r}; known apps: {sorted(self.sockets)}") from None
 
     @property
     def all_started(self) -> bool:
@@ -155,12 +167,13 @@ class _ServerGroup:
                 server.force_exit = True
 
     def close_sockets(self) -> None:
-        for sock in self.sockets.values():
-            sock.close()
+        for socks in self.sockets.values():
+            for sock in socks:
+                sock.close()
 
     async def _serve_one(self, name: str) -> None:
         try:
-            await self.servers[name].serve(sockets=[self.sockets[name]])
+            await self.servers[name].serve(sockets=self.sockets[name])
         except SystemExit as exc:
             # uvicorn calls sys.exit() when the app's lifespan startup fails; in a task
             # SystemExit would escape the event loop, so it becomes an ordinary error.
@@ -242,6 +255,10 @@ class ServerThread:
 
         with ServerThread({"orders-eu": app}) as servers:
             base_url = servers.url("orders-eu")  # "http://127.0.0.1:43123"
+
+    ``sockets`` serves an app on sockets bound already instead, all of them by one
+    server (a BFF's public and admin listeners, ``shared.listeners``); ``url`` names the
+    first. The ServerThread closes them.
     """
 
     def __init__(
@@ -253,12 +270,14 @@ class ServerThread:
         lifespan: LifespanMode = "auto",
         startup_timeout_s: float = 10.0,
         graceful_shutdown_s: int = 5,
+        sockets: Mapping[str, Sequence[socket.socket]] | None = None,
     ) -> None:
         if not apps:
             raise ValueError("ServerThread needs at least one app to serve")
         self._apps = dict(apps)
         self._host = host
         self._ports = dict(ports or {})
+        self._sockets = dict(sockets or {})
         self._lifespan: LifespanMode = lifespan
         self._startup_timeout_s = startup_timeout_s
         self._graceful_shutdown_s = graceful_shutdown_s
@@ -307,6 +326,7 @@ class ServerThread:
             lifespan=self._lifespan,
             graceful_shutdown_s=self._graceful_shutdown_s,
             on_all_started=self._settled.set,
+            sockets=self._sockets,
         )
         self._group = group
         names = ", ".join(sorted(self._apps))

@@ -11,6 +11,9 @@ On SIGTERM (or the first Ctrl-C):
    and the process exits 0.
 
 A second Ctrl-C forces an immediate exit.
+
+The public and the admin listener (``shared.listeners``) are two sockets of the same
+uvicorn server, so both stop accepting at the same moment and share the grace period.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 import uvicorn
 
 from shared.health import Readiness
+from shared.listeners import Listeners
 from shared.settings import ProcessSettings
 
 log = logging.getLogger("bff.lifecycle")
@@ -84,8 +88,6 @@ def serve(app: Any, settings: ProcessSettings) -> int:
     server_settings = settings.server
     config = uvicorn.Config(
         app,
-        host=server_settings.host,
-        port=server_settings.port,
         loop="uvloop",
         http="httptools",
         lifespan="on",
@@ -97,12 +99,20 @@ def serve(app: Any, settings: ProcessSettings) -> int:
     )
     readiness: Readiness = app.state.readiness
     server = DrainingServer(config, readiness, server_settings.drain_seconds)
+    listeners: Listeners = app.state.listeners
+    try:
+        sockets = listeners.bind()
+    except OSError as exc:
+        log.error("not starting: %s", exc.strerror)
+        return 1
+    admin = listeners.admin_url if listeners.separate else "the public port"
+    log.info("listening on %s, admin API on %s", listeners.public_url, admin)
     # The steady state makes no reference cycles, yet the cyclic GC took ~15 % of CPU under
     # load (bench/RESULTS.md): freeze what start-up allocated and collect young objects less often.
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
-    server.run()
+    server.run(sockets=sockets)
     return 0 if server.started else 1
 
 

@@ -22,6 +22,7 @@ from typing import Any, Literal, Self, TypeVar
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.errors import ConfigError
 from shared.policy import BreakerPolicy, CallPolicy, FrozenModel
@@ -91,8 +92,16 @@ class UpstreamSettings(FrozenModel):
 
 
 class AdminSettings(FrozenModel):
+    """The admin API (``/admin``): its token, and its own listener apart from the public one."""
+
     #: Bearer token for /admin; with none set the admin API answers 403 to everyone.
     token: SecretStr | None = None
+    #: Address of the admin listener (restart). Loopback by default: reach it on the host,
+    #: or in Kubernetes with ``kubectl port-forward``.
+    host: str = "127.0.0.1"
+    #: Port of the admin listener (restart); 0 takes an ephemeral one (tests). ``null`` serves
+    #: /admin on the public port instead, still behind the token: an explicit opt-in.
+    port: int | None = Field(default=9080, ge=0, le=65535)
 
 
 class ReloadSettings(FrozenModel):
@@ -162,6 +171,9 @@ class CacheSettings(FrozenModel):
 
 
 class TelemetrySettings(FrozenModel):
+    #: Off: no request spans, request metrics or log lines per request and upstream call
+    #: (health, /metrics and the live-state gauges stay). For benchmarks and emergencies.
+    enabled: bool = True
     #: Share of new traces recorded (a caller's sampled trace is always continued).
     sampling_ratio: float = Field(default=0.05, ge=0, le=1)
     #: OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces; none: not exported.
@@ -172,6 +184,9 @@ class TelemetrySettings(FrozenModel):
     log_format: Literal["json", "text"] = "json"
     #: One log line per upstream attempt (besides one per request).
     log_upstream_calls: bool = True
+    #: Log lines are written in batches at most this many seconds apart (warnings and
+    #: errors at once); 0 writes each line as it comes, at a system call per line.
+    log_flush_seconds: float = Field(default=0.2, ge=0, le=5)
 
 
 SigningAlgorithm = Literal["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
@@ -240,6 +255,23 @@ class ProcessSettings(FrozenModel):
     reload: ReloadSettings = ReloadSettings()
     cache: CacheSettings = CacheSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+
+    @model_validator(mode="after")
+    def _admin_listens_apart(self) -> Self:
+        # Requests are told apart by the port they arrived on (shared/listeners.py).
+        admin_port, public_port = self.admin.port, self.server.port
+        if admin_port and admin_port == public_port:
+            raise _key_error(
+                "admin.port",
+                f"must differ from server.port ({public_port}): the admin API has its own listener; "
+                "pick another port, or set admin.port: null to serve /admin on the public port",
+            )
+        return self
+
+
+def _key_error(key: str, reason: str) -> PydanticCustomError:
+    """An error of a check across keys, blaming ``key`` (a model validator has no location)."""
+    return PydanticCustomError("config_key", "{reason}", {"config_key": key, "reason": reason})
 
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
@@ -324,7 +356,7 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for error in exc.errors(include_url=False):
-        key = ".".join(str(part) for part in error["loc"]) or "<root>"
+        key = error.get("ctx", {}).get("config_key") or ".".join(str(part) for part in error["loc"]) or "<root>"
         reason = error["msg"]
         if error["type"] == "extra_forbidden":
             reason = "unknown key (check the spelling; see docs/sre-guide.md for every key)"

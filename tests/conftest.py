@@ -4,7 +4,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import Standins, mobile_settings, reset_bff, serve_mobile, serve_web, web_settings
+from tests.support import ServedUrl, Standins, mobile_settings, reset_bff, serve_mobile, serve_web, web_settings
 
 
 @pytest.fixture(scope="session")
@@ -24,33 +24,40 @@ def upstreams(standins: Standins) -> Iterator[Standins]:
 
 
 @pytest.fixture(scope="session")
-def mobile_url(standins: Standins) -> Iterator[str]:
+def mobile_url(standins: Standins) -> Iterator[ServedUrl]:
     with serve_mobile(mobile_settings(standins)) as url:
         yield url
 
 
 @pytest.fixture
-async def mobile(mobile_url: str, upstreams: Standins) -> AsyncIterator[httpx.AsyncClient]:
+async def mobile(mobile_url: ServedUrl, upstreams: Standins) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the shared bff_mobile, reset after each test (breakers, cache), since
     faults one test switches on must not leave another test's upstream cut off or cached."""
     async with httpx.AsyncClient(base_url=mobile_url, timeout=10) as client:
         yield client
-    reset_bff(upstreams.http, mobile_url)
+    reset_bff(upstreams.http, mobile_url.admin)
+
+
+@pytest.fixture
+async def mobile_admin(mobile_url: ServedUrl, mobile: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the shared bff_mobile's admin listener (reset after the test by ``mobile``)."""
+    async with httpx.AsyncClient(base_url=mobile_url.admin, timeout=10) as client:
+        yield client
 
 
 PERSISTED = Path(__file__).parents[1] / "bff_web" / "persisted_queries.json"
 
 
 @pytest.fixture(scope="session")
-def web_url(standins: Standins) -> Iterator[str]:
+def web_url(standins: Standins) -> Iterator[ServedUrl]:
     graphql = {"persisted_queries_file": str(PERSISTED)}
     with serve_web(web_settings(standins, graphql=graphql)) as url:
         yield url
 
 
 @pytest.fixture
-async def web(web_url: str, upstreams: Standins) -> AsyncIterator[httpx.AsyncClient]:
+async def web(web_url: ServedUrl, upstreams: Standins) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the shared bff_web, reset after each test like ``mobile``."""
     async with httpx.AsyncClient(base_url=web_url, timeout=10) as client:
         yield client
-    reset_bff(upstreams.http, web_url)
+    reset_bff(upstreams.http, web_url.admin)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from opentelemetry.sdk.trace.export import SpanExporter
+from starlette.applications import Starlette
 
 from bff_mobile.app import create_app
 from bff_mobile.settings import MobileSettings
 from bff_web.app import create_app as create_web_app
 from bff_web.settings import WebSettings
+from shared.listeners import Listeners
 from shared.servers import ServerThread
 from shared.types import ASGIApp
 from upstreams.registry import registered_upstreams
@@ -74,11 +76,12 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def mobile_config(standins: Standins, **overrides: Any) -> dict[str, Any]:
-    """A bff_mobile config (as data) pointing at ``standins``, admin API enabled."""
+    """A bff_mobile config (as data) pointing at ``standins``, admin API enabled on an
+    ephemeral port of its own (several processes run at once in the tests)."""
     data: dict[str, Any] = {
         "upstreams": standins.upstream_config(),
         "deadline_seconds": 1.5,
-        "admin": {"token": ADMIN_TOKEN},
+        "admin": {"token": ADMIN_TOKEN, "port": 0},
         # Most tests name the caller directly; tests/shared/test_auth.py covers real tokens.
         "auth": {"mode": "trusted_header"},
         # Every test calls from 127.0.0.1; tests/shared/test_rate_limit.py covers limiting.
@@ -92,26 +95,48 @@ def mobile_settings(standins: Standins, **overrides: Any) -> MobileSettings:
     return MobileSettings.model_validate(mobile_config(standins, **overrides))
 
 
-def reset_bff(client: httpx.Client, base_url: str) -> None:
-    """Close every breaker with an empty window and empty the cache (through the admin API),
-    so one test's faults and cached answers never leak into the next."""
-    for breaker in client.get(f"{base_url}/admin/breakers", headers=ADMIN).raise_for_status().json():
-        url = f"{base_url}/admin/breakers/{breaker['upstream']}/{breaker['region']}"
+def reset_bff(client: httpx.Client, admin_url: str) -> None:
+    """Close every breaker with an empty window and empty the cache (through the admin API
+    at ``admin_url``), so one test's faults and cached answers never leak into the next."""
+    for breaker in client.get(f"{admin_url}/admin/breakers", headers=ADMIN).raise_for_status().json():
+        url = f"{admin_url}/admin/breakers/{breaker['upstream']}/{breaker['region']}"
         client.put(url, json={"force": None}, headers=ADMIN).raise_for_status()
     for spec in registered_upstreams():
         for op in spec.operations:
             body = {"operation": op.key}
-            client.post(f"{base_url}/admin/cache/invalidate", json=body, headers=ADMIN).raise_for_status()
+            client.post(f"{admin_url}/admin/cache/invalidate", json=body, headers=ADMIN).raise_for_status()
+
+
+class ServedUrl(str):
+    """The public base URL of a served BFF process; ``admin`` is its admin listener's.
+
+    A ``str``, so ``with serve_mobile(settings) as url`` reads as it always did."""
+
+    admin: str
+
+    def __new__(cls, public: str, admin: str) -> Self:
+        url = super().__new__(cls, public)
+        url.admin = admin
+        return url
+
+
+@contextmanager
+def serve_app(name: str, app: Starlette) -> Iterator[ServedUrl]:
+    """Serve a BFF ``app`` on its public and admin listeners, both on ephemeral loopback
+    ports, in one server (as ``bff serve`` does)."""
+    listeners: Listeners = app.state.listeners
+    sockets = listeners.bind(ephemeral=True)
+    with ServerThread({name: app}, lifespan="on", sockets={name: sockets}):
+        yield ServedUrl(listeners.public_url, listeners.admin_url)
 
 
 @contextmanager
 def serve_mobile(
     settings: MobileSettings, config_path: Path | None = None, span_exporter: SpanExporter | None = None
-) -> Iterator[str]:
-    """Serve bff_mobile with ``settings`` on a real loopback socket; yields its base URL."""
-    app = create_app(settings, config_path, environ={}, span_exporter=span_exporter)
-    with ServerThread({"mobile": app}, lifespan="on") as server:
-        yield server.url("mobile")
+) -> Iterator[ServedUrl]:
+    """Serve bff_mobile with ``settings`` on real loopback sockets; yields its URLs."""
+    with serve_app("mobile", create_app(settings, config_path, environ={}, span_exporter=span_exporter)) as url:
+        yield url
 
 
 def web_settings(standins: Standins, **overrides: Any) -> WebSettings:
@@ -119,7 +144,9 @@ def web_settings(standins: Standins, **overrides: Any) -> WebSettings:
 
 
 @contextmanager
-def serve_web(settings: WebSettings, config_path: Path | None = None) -> Iterator[str]:
-    """Serve bff_web with ``settings`` on a real loopback socket; yields its base URL."""
-    with ServerThread({"web": create_web_app(settings, config_path, environ={})}, lifespan="on") as server:
-        yield server.url("web")
+def serve_web(
+    settings: WebSettings, config_path: Path | None = None, span_exporter: SpanExporter | None = None
+) -> Iterator[ServedUrl]:
+    """Serve bff_web with ``settings`` on real loopback sockets; yields its URLs."""
+    with serve_app("web", create_web_app(settings, config_path, environ={}, span_exporter=span_exporter)) as url:
+        yield url

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support import ADMIN, Standins, mobile_settings, serve_mobile
+from tests.support import ADMIN, ServedUrl, Standins, mobile_settings, serve_mobile
 
 MACHINE_REDIS = "redis://127.0.0.1:6379/11"
 USER = {"X-User-Id": "7"}
@@ -65,13 +65,13 @@ def route_calls(upstreams: Standins, upstream: str, route: str) -> int:
 
 
 @pytest.fixture
-def two_bffs(upstreams: Standins, prefix: str) -> Iterator[tuple[str, str]]:
+def two_bffs(upstreams: Standins, prefix: str) -> Iterator[tuple[ServedUrl, ServedUrl]]:
     settings = mobile_settings(upstreams, cache=cache_config(MACHINE_REDIS, prefix))
     with serve_mobile(settings) as a, serve_mobile(settings) as b:
         yield a, b
 
 
-async def test_two_instances_share_entries(two_bffs: tuple[str, str], upstreams: Standins) -> None:
+async def test_two_instances_share_entries(two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins) -> None:
     a, b = two_bffs
     async with httpx.AsyncClient(timeout=10) as client:
         assert (await client.get(f"{a}/v1/products/42")).status_code == 200
@@ -79,7 +79,7 @@ async def test_two_instances_share_entries(two_bffs: tuple[str, str], upstreams:
     assert route_calls(upstreams, "catalog", PRODUCT_ROUTE) == 1
 
 
-async def test_per_user_entries_never_cross_users(two_bffs: tuple[str, str], upstreams: Standins) -> None:
+async def test_per_user_entries_never_cross_users(two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins) -> None:
     a, b = two_bffs
     names: dict[str, set[str]] = {}
     async with httpx.AsyncClient(timeout=10) as client:
@@ -93,7 +93,7 @@ async def test_per_user_entries_never_cross_users(two_bffs: tuple[str, str], ups
 
 
 async def test_no_seeded_pii_appears_in_any_raw_redis_key_or_value(
-    two_bffs: tuple[str, str], upstreams: Standins, prefix: str
+    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins, prefix: str
 ) -> None:
     a, _ = two_bffs
     secrets: list[str] = []
@@ -114,7 +114,7 @@ async def test_no_seeded_pii_appears_in_any_raw_redis_key_or_value(
 
 
 async def test_one_hundred_concurrent_identical_misses_make_one_upstream_call(
-    two_bffs: tuple[str, str], upstreams: Standins
+    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins
 ) -> None:
     a, _ = two_bffs
     async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=100)) as client:
@@ -124,14 +124,15 @@ async def test_one_hundred_concurrent_identical_misses_make_one_upstream_call(
 
 
 async def test_an_invalidation_published_by_one_instance_reaches_the_other(
-    two_bffs: tuple[str, str], upstreams: Standins
+    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins
 ) -> None:
     a, b = two_bffs
     async with httpx.AsyncClient(timeout=10) as client:
         await client.get(f"{b}/v1/products/42")  # b now holds it in Redis and in its L1
         await client.get(f"{b}/v1/products/42")
         assert route_calls(upstreams, "catalog", PRODUCT_ROUTE) == 1
-        answer = await client.post(f"{a}/admin/cache/invalidate", json={"entity": "product:42"}, headers=ADMIN)
+        body = {"entity": "product:42"}
+        answer = await client.post(f"{a.admin}/admin/cache/invalidate", json=body, headers=ADMIN)
         assert answer.json()["deleted"] >= 1
         await asyncio.sleep(0.2)  # pub/sub delivery to b
         await client.get(f"{b}/v1/products/42")
@@ -139,7 +140,7 @@ async def test_an_invalidation_published_by_one_instance_reaches_the_other(
 
 
 async def test_an_upstream_can_invalidate_by_publishing_to_redis(
-    two_bffs: tuple[str, str], upstreams: Standins, prefix: str
+    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins, prefix: str
 ) -> None:
     a, b = two_bffs
     async with httpx.AsyncClient(timeout=10) as client:
@@ -210,7 +211,7 @@ async def test_redis_stopped_mid_test_every_request_still_answers(
                 slowest = max(slowest, time.monotonic() - started)
                 assert answer.status_code == 200
                 assert answer.json()["degraded"] == []
-            status = (await client.get("/admin/cache", headers=ADMIN)).json()
+            status = (await client.get(f"{base.admin}/admin/cache", headers=ADMIN)).json()
     assert status["errors"] > 0
     assert status["breaker"]["state"] == "open"
     assert slowest < 1.5
@@ -231,7 +232,7 @@ async def test_a_black_holed_redis_costs_each_request_at_most_the_budget(upstrea
                     answer = await client.get("/v1/home", headers={"X-User-Id": str(user)})
                     slowest = max(slowest, time.monotonic() - started)
                     assert answer.status_code == 200
-                status = (await client.get("/admin/cache", headers=ADMIN)).json()
+                status = (await client.get(f"{base.admin}/admin/cache", headers=ADMIN)).json()
     assert status["breaker"]["state"] == "open"
     assert slowest < 1.5
 
@@ -246,7 +247,7 @@ def test_redis_url_without_shared_keys_refuses_to_start(upstreams: Standins) -> 
 
 
 async def test_a_hot_key_stampede_across_two_replicas_makes_a_few_calls(
-    two_bffs: tuple[str, str], upstreams: Standins
+    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins
 ) -> None:
     a, b = two_bffs
     async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=100)) as client:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ADMIN, Standins, mobile_settings, serve_mobile
+from tests.support import ADMIN, ServedUrl, Standins, mobile_settings, serve_mobile
 
 USER = {"X-User-Id": "7"}
 #: The request deadline (1.5 s) plus scheduling slack: an answer must never wait on a dead upstream.
@@ -30,7 +30,7 @@ def with_policy(upstreams: Standins, policy: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def chaos_mobile(upstreams: Standins) -> Iterator[str]:
+def chaos_mobile(upstreams: Standins) -> Iterator[ServedUrl]:
     settings = mobile_settings(upstreams, upstreams=with_policy(upstreams, FAST_BREAKERS))
     with serve_mobile(settings) as url:
         yield url
@@ -40,12 +40,20 @@ async def home(client: httpx.AsyncClient) -> httpx.Response:
     return await client.get("/v1/home", headers=USER)
 
 
-async def breaker_states(client: httpx.AsyncClient, upstream: str) -> dict[str, str]:
-    breakers = (await client.get("/admin/breakers", headers=ADMIN)).json()
+async def all_breakers(url: ServedUrl) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=url.admin, timeout=10) as admin:
+        breakers: list[dict[str, Any]] = (await admin.get("/admin/breakers", headers=ADMIN)).json()
+    return breakers
+
+
+async def breaker_states(url: ServedUrl, upstream: str) -> dict[str, str]:
+    breakers = await all_breakers(url)
     return {b["region"]: b["state"] for b in breakers if b["upstream"] == upstream}
 
 
-async def test_optional_upstream_down_degrades_within_the_deadline(chaos_mobile: str, upstreams: Standins) -> None:
+async def test_optional_upstream_down_degrades_within_the_deadline(
+    chaos_mobile: ServedUrl, upstreams: Standins
+) -> None:
     upstreams.fault("recommendations", "*", down=True)
     async with httpx.AsyncClient(base_url=chaos_mobile, timeout=10) as client:
         started = time.monotonic()
@@ -56,7 +64,7 @@ async def test_optional_upstream_down_degrades_within_the_deadline(chaos_mobile:
     assert elapsed < BOUND
 
 
-async def test_optional_upstream_slow_degrades_at_its_timeout(chaos_mobile: str, upstreams: Standins) -> None:
+async def test_optional_upstream_slow_degrades_at_its_timeout(chaos_mobile: ServedUrl, upstreams: Standins) -> None:
     upstreams.fault("recommendations", "*", latency_ms=5000)
     async with httpx.AsyncClient(base_url=chaos_mobile, timeout=10) as client:
         started = time.monotonic()
@@ -68,7 +76,7 @@ async def test_optional_upstream_slow_degrades_at_its_timeout(chaos_mobile: str,
 
 
 async def test_half_the_calls_failing_opens_the_breaker_and_answers_stay_within_the_deadline(
-    chaos_mobile: str, upstreams: Standins
+    chaos_mobile: ServedUrl, upstreams: Standins
 ) -> None:
     upstreams.fault("recommendations", "*", error_rate=0.5, error_status=503)
     async with httpx.AsyncClient(base_url=chaos_mobile, timeout=10) as client:
@@ -77,25 +85,21 @@ async def test_half_the_calls_failing_opens_the_breaker_and_answers_stay_within_
             started = time.monotonic()
             statuses.append((await home(client)).status_code)
             slowest = max(slowest, time.monotonic() - started)
-        states = await breaker_states(client, "recommendations")
-        transitions = [
-            b["transitions"]
-            for b in (await client.get("/admin/breakers", headers=ADMIN)).json()
-            if b["upstream"] == "recommendations"
-        ]
+        states = await breaker_states(chaos_mobile, "recommendations")
+        transitions = [b["transitions"] for b in await all_breakers(chaos_mobile) if b["upstream"] == "recommendations"]
     assert set(statuses) == {200}
     assert slowest < BOUND
     assert sum(transitions) >= 1, states
 
 
 async def test_region_a_down_is_answered_from_region_b_without_client_errors(
-    chaos_mobile: str, upstreams: Standins
+    chaos_mobile: ServedUrl, upstreams: Standins
 ) -> None:
     for name in upstreams.region_names:
         upstreams.fault(name, "eu-west-1", down=True)
     async with httpx.AsyncClient(base_url=chaos_mobile, timeout=10) as client:
         answers = [await home(client) for _ in range(20)]
-        states = await breaker_states(client, "accounts")
+        states = await breaker_states(chaos_mobile, "accounts")
     assert {a.status_code for a in answers} == {200}
     assert all(a.json()["degraded"] == [] for a in answers)
     assert states["eu-west-1"] == "open"
@@ -104,18 +108,18 @@ async def test_region_a_down_is_answered_from_region_b_without_client_errors(
     assert upstreams.requests("accounts", "eu-west-1") < 20
 
 
-async def test_traffic_fails_back_to_region_a_when_it_recovers(chaos_mobile: str, upstreams: Standins) -> None:
+async def test_traffic_fails_back_to_region_a_when_it_recovers(chaos_mobile: ServedUrl, upstreams: Standins) -> None:
     upstreams.fault("accounts", "eu-west-1", down=True)
     async with httpx.AsyncClient(base_url=chaos_mobile, timeout=10) as client:
         for _ in range(10):
             assert (await home(client)).status_code == 200
-        assert (await breaker_states(client, "accounts"))["eu-west-1"] == "open"
+        assert (await breaker_states(chaos_mobile, "accounts"))["eu-west-1"] == "open"
         upstreams.fault("accounts", "eu-west-1")  # region A is back
         await asyncio.sleep(0.6)  # the breaker's open duration
         before = upstreams.requests("accounts", "eu-west-1")
         for _ in range(5):
             assert (await home(client)).status_code == 200
-        states = await breaker_states(client, "accounts")
+        states = await breaker_states(chaos_mobile, "accounts")
     assert upstreams.requests("accounts", "eu-west-1") - before == 5
     assert states["eu-west-1"] == "closed"
 

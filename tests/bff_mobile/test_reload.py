@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support import ADMIN, Standins, mobile_config, mobile_settings, serve_mobile
+from tests.support import ADMIN, ADMIN_TOKEN, ServedUrl, Standins, mobile_config, mobile_settings, serve_mobile
 
 
 def write_config(path: Path, data: dict[str, Any]) -> None:
@@ -32,7 +32,7 @@ def with_breaker(config: dict[str, Any], **breaker: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def watched(upstreams: Standins, tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, Any]]]:
+def watched(upstreams: Standins, tmp_path: Path) -> Iterator[tuple[ServedUrl, Path, dict[str, Any]]]:
     path = tmp_path / "mobile.yaml"
     config = with_breaker(mobile_config(upstreams, reload={"interval_seconds": 0.05}), minimum_calls=20)
     write_config(path, config)
@@ -45,13 +45,13 @@ def watched(upstreams: Standins, tmp_path: Path) -> Iterator[tuple[str, Path, di
         yield url, path, config
 
 
-async def catalog_minimum_calls(client: httpx.AsyncClient) -> set[int]:
-    breakers = (await client.get("/admin/breakers", headers=ADMIN)).json()
+async def catalog_minimum_calls(admin: httpx.AsyncClient) -> set[int]:
+    breakers = (await admin.get("/admin/breakers", headers=ADMIN)).json()
     return {b["policy"]["minimum_calls"] for b in breakers if b["upstream"] == "catalog"}
 
 
 async def test_breaker_threshold_changes_under_load_without_a_failed_request(
-    watched: tuple[str, Path, dict[str, Any]],
+    watched: tuple[ServedUrl, Path, dict[str, Any]],
 ) -> None:
     url, path, config = watched
     statuses: list[int] = []
@@ -61,19 +61,22 @@ async def test_breaker_threshold_changes_under_load_without_a_failed_request(
         while not stop.is_set():
             statuses.append((await client.get("/v1/products/42")).status_code)
 
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        httpx.AsyncClient(base_url=url.admin, timeout=10) as admin,
+    ):
         workers = [asyncio.create_task(load(client)) for _ in range(8)]
         await asyncio.sleep(0.3)
         write_config(path, with_breaker(config, minimum_calls=7))
         for _ in range(100):
-            if await catalog_minimum_calls(client) == {7}:
+            if await catalog_minimum_calls(admin) == {7}:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
         stop.set()
         await asyncio.gather(*workers)
-        assert await catalog_minimum_calls(client) == {7}
-        reloads = (await client.get("/admin/config", headers=ADMIN)).json()["reloads"]
+        assert await catalog_minimum_calls(admin) == {7}
+        reloads = (await admin.get("/admin/config", headers=ADMIN)).json()["reloads"]
     assert reloads >= 1
     assert len(statuses) > 50
     assert set(statuses) == {200}
@@ -89,7 +92,7 @@ async def test_breaker_threshold_changes_under_load_without_a_failed_request(
     ],
 )
 async def test_an_invalid_file_at_reload_is_refused_naming_the_key_and_the_old_config_stays(
-    watched: tuple[str, Path, dict[str, Any]], change: dict[str, Any], key: str
+    watched: tuple[ServedUrl, Path, dict[str, Any]], change: dict[str, Any], key: str
 ) -> None:
     url, path, config = watched
     bad = {**config, **change}
@@ -99,24 +102,48 @@ async def test_an_invalid_file_at_reload_is_refused_naming_the_key_and_the_old_c
             "catalog": {**config["upstreams"]["catalog"], **change["upstreams"]["catalog"]},
         }
     write_config(path, bad)
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        refused = await client.post("/admin/reload", headers=ADMIN)
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        httpx.AsyncClient(base_url=url.admin, timeout=10) as admin,
+    ):
+        refused = await admin.post("/admin/reload", headers=ADMIN)
         assert refused.status_code == 422
         assert key in {p["key"] for p in refused.json()["problems"]}
-        effective = (await client.get("/admin/config", headers=ADMIN)).json()
+        effective = (await admin.get("/admin/config", headers=ADMIN)).json()
         assert effective["settings"]["deadline_seconds"] == 1.5
         assert effective["last_reload_error"] is not None
-        assert await catalog_minimum_calls(client) == {20}
+        assert await catalog_minimum_calls(admin) == {20}
         assert (await client.get("/v1/products/42")).status_code == 200
 
 
-async def test_restart_only_keys_are_kept_and_reported(watched: tuple[str, Path, dict[str, Any]]) -> None:
+async def test_restart_only_keys_are_kept_and_reported(watched: tuple[ServedUrl, Path, dict[str, Any]]) -> None:
     url, path, config = watched
     write_config(path, {**config, "server": {"port": 1}})
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        answer = await client.post("/admin/reload", headers=ADMIN)
+    async with httpx.AsyncClient(base_url=url.admin, timeout=10) as admin:
+        answer = await admin.post("/admin/reload", headers=ADMIN)
     assert answer.status_code == 200
     assert any(note.startswith("server:") for note in answer.json()["notes"])
+
+
+async def test_the_admin_listener_is_restart_only_but_its_token_reloads(
+    watched: tuple[ServedUrl, Path, dict[str, Any]],
+) -> None:
+    url, path, config = watched
+    rotated = {"Authorization": "Bearer rotated"}
+    write_config(path, {**config, "admin": {"token": "rotated", "host": "127.0.0.2", "port": 1}})
+    async with httpx.AsyncClient(base_url=url.admin, timeout=10) as admin:
+        for _ in range(100):  # the watcher picks the file up
+            if (await admin.get("/admin/config", headers=rotated)).status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert (await admin.get("/admin/config", headers=ADMIN)).status_code == 401
+        answer = await admin.post("/admin/reload", headers=rotated)
+        effective = (await admin.get("/admin/config", headers=rotated)).json()
+    assert answer.status_code == 200
+    notes = answer.json()["notes"]
+    assert any(note.startswith("admin.host:") for note in notes)
+    assert any(note.startswith("admin.port:") for note in notes)
+    assert effective["settings"]["admin"] == {"token": "**********", "host": "127.0.0.1", "port": 0}
 
 
 def free_port() -> int:
@@ -128,7 +155,16 @@ def free_port() -> int:
 def test_sighup_reloads_a_served_process(upstreams: Standins, tmp_path: Path) -> None:
     port = free_port()
     path = tmp_path / "mobile.yaml"
-    config = with_breaker(mobile_config(upstreams, server={"port": port}, reload={"watch": False}), minimum_calls=20)
+    admin_port = free_port()
+    config = with_breaker(
+        mobile_config(
+            upstreams,
+            server={"port": port},
+            admin={"token": ADMIN_TOKEN, "port": admin_port},
+            reload={"watch": False},
+        ),
+        minimum_calls=20,
+    )
     write_config(path, config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BFF_")}
     process = subprocess.Popen(
@@ -151,7 +187,7 @@ def test_sighup_reloads_a_served_process(upstreams: Standins, tmp_path: Path) ->
             process.send_signal(signal.SIGHUP)
             values: set[int] = set()
             for _ in range(100):
-                breakers = client.get("/admin/breakers", headers=ADMIN).json()
+                breakers = client.get(f"http://127.0.0.1:{admin_port}/admin/breakers", headers=ADMIN).json()
                 values = {b["policy"]["minimum_calls"] for b in breakers if b["upstream"] == "catalog"}
                 if values == {9}:
                     break

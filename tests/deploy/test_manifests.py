@@ -205,14 +205,36 @@ def test_pods_spread_across_zones_and_hosts(process: str, region: str) -> None:
 def test_ports_agree_from_process_to_gateway(process: str, region: str) -> None:
     objects = render(process, region)
     bff = container(objects)
-    port = {"mobile": 8080, "web": 8081}[process]
+    port, admin_port = {"mobile": (8080, 9080), "web": (8081, 9081)}[process]
     assert bff["args"] == [process]
-    assert bff["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
-    assert {e["name"]: e.get("value") for e in bff["env"]}["BFF_SERVER__PORT"] == str(port)
+    assert bff["ports"] == [
+        {"name": "http", "containerPort": port, "protocol": "TCP"},
+        {"name": "admin", "containerPort": admin_port, "protocol": "TCP"},
+    ]
+    env = {e["name"]: e.get("value") for e in bff["env"]}
+    assert env["BFF_SERVER__PORT"] == str(port)
+    assert env["BFF_ADMIN__PORT"] == str(admin_port)
     for service in (o for o in objects if o["kind"] == "Service"):
         assert service["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]
     route = one(objects, "HTTPRoute")
     assert {ref["port"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]} == {port}
+
+
+@overlays
+def test_the_admin_listener_is_on_loopback_and_reached_by_nothing_but_port_forward(process: str, region: str) -> None:
+    objects = render(process, region)
+    env = {e["name"]: e.get("value") for e in container(objects)["env"]}
+    assert env["BFF_ADMIN__HOST"] == "127.0.0.1"
+    admin = {"admin", env["BFF_ADMIN__PORT"], int(env["BFF_ADMIN__PORT"])}
+    for service in (o for o in objects if o["kind"] == "Service"):
+        for service_port in service["spec"]["ports"]:
+            assert not {service_port["port"], service_port["targetPort"]} & admin, service["metadata"]["name"]
+    route = one(objects, "HTTPRoute")
+    assert not {ref["port"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]} & admin
+    policy = one(objects, "NetworkPolicy", f"bff-{process}")["spec"]
+    assert {port["port"] for rule in policy["ingress"] for port in rule["ports"]} == {"http"}
+    for endpoint in one(objects, "PodMonitor")["spec"]["podMetricsEndpoints"]:
+        assert endpoint["port"] == "http", "Prometheus scrapes the public port, which the policy admits"
 
 
 # ---- availability and rollout ------------------------------------------------------------

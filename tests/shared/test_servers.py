@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from shared.servers import ServerStartupError, ServerThread, serve_apps
+from shared.servers import ServerStartupError, ServerThread, bind_socket, serve_apps
 
 
 def hello_app(text: str) -> Starlette:
@@ -110,6 +110,24 @@ def test_a_taken_port_fails_start_naming_the_app() -> None:
 def test_ports_for_unknown_apps_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown apps"):
         ServerThread({"a": hello_app("hi")}, ports={"b": 8000}).start()
+
+
+def test_an_app_given_sockets_is_served_on_all_of_them_by_one_server() -> None:
+    sockets = [bind_socket("127.0.0.1", 0), bind_socket("127.0.0.1", 0)]
+    ports = [sock.getsockname()[1] for sock in sockets]
+
+    with ServerThread({"a": hello_app("hi")}, sockets={"a": sockets}) as servers:
+        assert servers.port("a") == ports[0]
+        assert [httpx.get(f"http://127.0.0.1:{port}/").text for port in ports] == ["hi", "hi"]
+
+    assert all(refuses_connections(port) for port in ports)
+
+
+def test_sockets_for_unknown_apps_are_rejected_and_closed() -> None:
+    sock = bind_socket("127.0.0.1", 0)
+    with pytest.raises(ValueError, match="unknown apps"):
+        ServerThread({"a": hello_app("hi")}, sockets={"b": [sock]}).start()
+    assert sock.fileno() == -1
 
 
 def test_a_failing_lifespan_startup_fails_start() -> None:

@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from bff_mobile.settings import MobileSettings
+from bff_web.settings import WebSettings
 from shared import ConfigError, ProcessSettings, load_settings
 
 
@@ -97,6 +99,32 @@ def test_connect_timeout_above_attempt_timeout_is_refused(tmp_path: Path) -> Non
     path = write(tmp_path, "upstreams:\n  catalog:\n    policy:\n      connect_timeout: 2\n      attempt_timeout: 1\n")
     with pytest.raises(ConfigError, match="connect_timeout"):
         load_settings(ProcessSettings, path)
+
+
+def test_the_admin_api_listens_apart_on_loopback_by_default() -> None:
+    mobile, web = load_settings(MobileSettings).admin, load_settings(WebSettings).admin
+    assert (mobile.host, mobile.port) == ("127.0.0.1", 9080)
+    assert (web.host, web.port) == ("127.0.0.1", 9081)
+
+
+def test_setting_only_the_admin_token_keeps_the_process_admin_port() -> None:
+    assert load_settings(WebSettings, None, {"BFF_ADMIN__TOKEN": "t"}).admin.port == 9081
+
+
+def test_an_admin_port_equal_to_the_public_port_is_refused_naming_admin_port(tmp_path: Path) -> None:
+    path = write(tmp_path, "server:\n  port: 9000\nadmin:\n  port: 9000\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(ProcessSettings, path)
+    ((key, reason),) = caught.value.problems
+    assert key == "admin.port"
+    assert "must differ from server.port (9000)" in reason
+    assert "admin.port: null" in reason
+
+
+@pytest.mark.parametrize(("server_port", "admin_port"), [(0, 0), (8080, None)])
+def test_ephemeral_ports_and_admin_on_the_public_port_are_allowed(server_port: int, admin_port: int | None) -> None:
+    data = {"server": {"port": server_port}, "admin": {"port": admin_port}}
+    assert ProcessSettings.model_validate(data).admin.port == admin_port
 
 
 def test_conventional_variables_are_read_as_their_keys() -> None:
