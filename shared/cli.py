@@ -126,7 +126,10 @@ def _serve(args: argparse.Namespace) -> int:
     spec = _process(args.process)
     path = config_path(spec, args.config)
     settings = load_process_settings(spec, args.config)
-    configure_logging(settings.log_level, json_lines=settings.telemetry.log_format == "json")
+    telemetry = settings.telemetry
+    configure_logging(
+        settings.log_level, json_lines=telemetry.log_format == "json", flush_seconds=telemetry.log_flush_seconds
+    )
     return serve(spec.create_app(settings, path), settings)
 
 

@@ -59,7 +59,7 @@ from shared.http.transport import Transport, UpstreamResponse
 from shared.middleware.request_id import current_request_id, note_stale
 from shared.operations import ModelT, Operation
 from shared.policy import CallPolicy
-from shared.resilience.breaker import Breaker, Outcome, Permit
+from shared.resilience.breaker import Breaker, BreakerState, Outcome, Permit
 from shared.resilience.budget import RetryBudget
 from shared.resilience.bulkhead import Bulkhead
 from shared.resilience.latency import LatencyTracker
@@ -434,9 +434,9 @@ class UpstreamClient:
         policy = call.policy
         timeout = call.deadline.cap(policy.attempt_timeout)
         capped = timeout < policy.attempt_timeout
-        observed = self._observer.attempt(
-            self.name, call.operation.name, region.name, call.attempts, breaker.state.value
-        )
+        # A permit is only issued by a closed breaker, or a half-open one (a probe).
+        breaker_state = BreakerState.HALF_OPEN.value if permit.probe else BreakerState.CLOSED.value
+        observed = self._observer.attempt(self.name, call.operation.name, region.name, call.attempts, breaker_state)
         started = self._clock()
         outcome = Outcome.IGNORED
         label = "cancelled"

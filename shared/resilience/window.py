@@ -59,13 +59,14 @@ class SlidingWindow:
 
     def totals(self) -> Totals:
         oldest = self._epoch() - len(self._buckets) + 1
-        live = [b for b in self._buckets if b.epoch >= oldest]
-        return Totals(
-            calls=sum(b.calls for b in live),
-            failures=sum(b.failures for b in live),
-            slow=sum(b.slow for b in live),
-            extra=sum(b.extra for b in live),
-        )
+        calls = failures = slow = extra = 0
+        for bucket in self._buckets:  # one pass: this runs after every recorded call
+            if bucket.epoch >= oldest:
+                calls += bucket.calls
+                failures += bucket.failures
+                slow += bucket.slow
+                extra += bucket.extra
+        return Totals(calls=calls, failures=failures, slow=slow, extra=extra)
 
     def clear(self) -> None:
         for bucket in self._buckets:

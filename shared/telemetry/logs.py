@@ -34,33 +34,43 @@ def redact(text: str) -> str:
     return text
 
 
-class JsonFormatter(logging.Formatter):
+class _Clock:
+    """ISO 8601 UTC timestamps, with ``strftime`` once a second rather than once a line."""
+
     def __init__(self) -> None:
-        super().__init__()
         self._second = -1
         self._second_text = ""
 
-    def _timestamp(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
-        if second != self._second:  # strftime once a second, not once a line
+    def timestamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._second_text}.{int(record.msecs):03d}Z"
+        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
+
+
+def _entry(ts: str, level: str, logger: str, msg: str) -> dict[str, Any]:
+    """The fields every line starts with: time, level, logger, message, request and trace ids."""
+    entry: dict[str, Any] = {"ts": ts, "level": level, "logger": logger, "msg": redact(msg)}
+    request_id = current_request_id()
+    if request_id:
+        entry["request_id"] = request_id
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        entry["trace_id"] = format(context.trace_id, "032x")
+        entry["span_id"] = format(context.span_id, "016x")
+    return entry
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = _Clock()
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": self._timestamp(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": redact(record.getMessage()),
-        }
-        request_id = current_request_id()
-        if request_id:
-            entry["request_id"] = request_id
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            entry["trace_id"] = format(context.trace_id, "032x")
-            entry["span_id"] = format(context.span_id, "016x")
+        entry = _entry(
+            self._clock.timestamp(record.created), record.levelname.lower(), record.name, record.getMessage()
+        )
         fields = record.__dict__
         for key in fields.keys() - _STANDARD:
             if not key.startswith("_"):
@@ -109,6 +119,16 @@ class BufferedLineHandler(logging.Handler):
         self.flush()
         super().close()
 
+    def write_line(self, line: str) -> None:
+        """Add a line formatted elsewhere (see ``HotLog``)."""
+        self.acquire()
+        try:
+            self._lines.append(line)
+            if len(self._lines) >= self.max_lines:
+                self._write_out()
+        finally:
+            self.release()
+
     def _write_out(self) -> None:
         if self._lines:
             text = "\n".join(self._lines) + "\n"
@@ -122,6 +142,37 @@ class BufferedLineHandler(logging.Handler):
                 self.flush()
 
 
+class HotLog:
+    """The info lines written for every request and every upstream call.
+
+    They go through ``logging`` like any other line, except where ``configure_logging``
+    installed the JSON ``BufferedLineHandler`` as the only handler: then the line is built
+    here and handed to it, the same JSON a ``JsonFormatter`` would write, without the
+    ``LogRecord``, caller lookup and handler walk that cost more than the line itself.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.logger = logging.getLogger(name)
+        self._clock = _Clock()
+
+    def info(self, msg: str, fields: dict[str, Any]) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        sink = _hot_sink
+        if sink is None or logger.handlers or logging.getLogger().handlers != [sink]:
+            logger.info(msg, extra=fields)
+            return
+        entry = _entry(self._clock.timestamp(time.time()), "info", logger.name, msg)
+        for key, value in fields.items():
+            entry[key] = redact(value) if isinstance(value, str) else value
+        sink.write_line(orjson.dumps(entry, default=str).decode())
+
+
+#: The handler ``HotLog`` writes to directly, when ``configure_logging`` set one up.
+_hot_sink: BufferedLineHandler | None = None
+
+
 def configure_logging(level: str, json_lines: bool = True, flush_seconds: float = 0.0) -> None:
     """Send every log record to stderr, as JSON lines (or plain text for a terminal),
     line by line or, with ``flush_seconds`` above 0, in batches (``BufferedLineHandler``)."""
@@ -133,12 +184,18 @@ def configure_logging(level: str, json_lines: bool = True, flush_seconds: float 
     )
     # Neither thread nor process names are written: spare every record looking them up.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    global _hot_sink  # one logging setup per process, as logging's own
+    _hot_sink = handler if isinstance(handler, BufferedLineHandler) and json_lines else None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # httpx (the optional upstream transport) logs every request's full URL at INFO: a
+    # search text or an id the client sent, in the query or path. Our own "upstream call"
+    # line says what an operator needs without it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-__all__ = ["BufferedLineHandler", "JsonFormatter", "configure_logging", "redact"]
+__all__ = ["BufferedLineHandler", "HotLog", "JsonFormatter", "configure_logging", "redact"]

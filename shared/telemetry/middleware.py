@@ -3,7 +3,6 @@ route template, the in-flight gauge, and one JSON log line."""
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -11,10 +10,11 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.routing import BaseRoute
 
+from shared.telemetry.logs import HotLog
 from shared.telemetry.metrics import Metrics
 from shared.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("bff.request")
+log = HotLog("bff.request")
 #: Probes and scrapes are counted but neither traced nor logged (they would drown the rest).
 QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 
@@ -75,7 +75,7 @@ class TelemetryMiddleware:
                         span.set_status(Status(StatusCode.ERROR))
                 log.info(
                     "request",
-                    extra={
+                    {
                         "method": method,
                         "route": route,
                         "status": status,

@@ -9,15 +9,15 @@ had built it, attributes and all)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode, Tracer
 
+from shared.telemetry.logs import HotLog
 from shared.telemetry.metrics import Metrics
 
-log = logging.getLogger("bff.upstream")
+log = HotLog("bff.upstream")
 
 
 class TelemetryAttempt:
@@ -46,7 +46,7 @@ class TelemetryAttempt:
             upstream, operation, region = self._labels
             log.info(
                 "upstream call",
-                extra={
+                {
                     "upstream": upstream,
                     "operation": operation,
                     "region": region,

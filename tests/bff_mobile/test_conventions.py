@@ -36,6 +36,13 @@ async def test_large_bodies_are_gzipped_when_accepted(mobile: httpx.AsyncClient)
     assert answer.json()["greeting"].startswith("Hi ")
 
 
+async def test_a_client_that_does_not_accept_gzip_gets_identity_and_vary(mobile: httpx.AsyncClient) -> None:
+    answer = await mobile.get("/v1/home", headers={**USER, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in answer.headers
+    assert answer.headers["vary"] == "Accept-Encoding"
+    assert answer.json()["greeting"].startswith("Hi ")
+
+
 async def test_small_bodies_are_not_gzipped(mobile: httpx.AsyncClient) -> None:
     answer = await mobile.get("/livez", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in answer.headers

@@ -122,8 +122,10 @@ async def test_metrics_expose_every_family_with_labels_after_traffic(mobile: htt
     assert any('track="stable"' in line for line in found["bff_build_info"])
 
 
-async def test_a_forced_open_breaker_shows_in_its_gauge(mobile: httpx.AsyncClient) -> None:
-    await mobile.put("/admin/breakers/orders/eu-west-1", json={"force": "open"}, headers=ADMIN)
+async def test_a_forced_open_breaker_shows_in_its_gauge(
+    mobile: httpx.AsyncClient, mobile_admin: httpx.AsyncClient
+) -> None:
+    await mobile_admin.put("/admin/breakers/orders/eu-west-1", json={"force": "open"}, headers=ADMIN)
     found = samples((await mobile.get("/metrics")).text)
     assert 'bff_breaker_state{region="eu-west-1",upstream="orders"} 2.0' in found["bff_breaker_state"]
     assert 'bff_breaker_forced{region="eu-west-1",upstream="orders"} 1.0' in found["bff_breaker_forced"]
@@ -158,3 +160,28 @@ def test_log_lines_redact_what_looks_like_personal_data() -> None:
     line = orjson.loads(JsonFormatter().format(record))
     assert "anna" not in line["msg"]
     assert "2345" not in line["msg"]
+
+
+async def test_an_unsampled_request_starts_no_client_span_yet_is_counted(upstreams: Standins) -> None:
+    spans = InMemorySpanExporter()
+    settings = mobile_settings(upstreams, telemetry={"sampling_ratio": 0.0})
+    with serve_mobile(settings, span_exporter=spans) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            assert (await client.get("/v1/home", headers={"X-User-Id": "11"})).status_code == 200
+            metrics = (await client.get("/metrics")).text
+    assert spans.get_finished_spans() == ()
+    assert 'bff_upstream_calls_total{operation="get_user",outcome="success"' in metrics
+    assert 'bff_http_requests_total{method="GET",process="bff_mobile",route="/v1/home",status="200"} 1.0' in metrics
+
+
+async def test_telemetry_off_drops_request_spans_and_metrics_but_keeps_the_live_state(upstreams: Standins) -> None:
+    spans = InMemorySpanExporter()
+    settings = mobile_settings(upstreams, telemetry={"enabled": False, "sampling_ratio": 1.0})
+    with serve_mobile(settings, span_exporter=spans) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            assert (await client.get("/v1/home", headers={"X-User-Id": "12"})).status_code == 200
+            metrics = (await client.get("/metrics")).text
+    assert spans.get_finished_spans() == ()
+    assert "bff_http_requests_total{" not in metrics
+    assert "bff_upstream_calls_total{" not in metrics
+    assert 'bff_breaker_state{region="eu-west-1",upstream="orders"} 0.0' in metrics

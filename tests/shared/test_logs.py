@@ -3,10 +3,13 @@
 import io
 import logging
 import time
+from collections.abc import Iterator
 
 import orjson
+import pytest
 
-from shared.telemetry.logs import BufferedLineHandler, JsonFormatter
+from shared.telemetry import logs
+from shared.telemetry.logs import BufferedLineHandler, HotLog, JsonFormatter, configure_logging
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:
@@ -72,3 +75,59 @@ def test_the_flusher_thread_writes_within_its_interval() -> None:
         time.sleep(0.01)
     assert stream.getvalue() == "soon\n"
     handler.close()
+
+
+@pytest.fixture
+def configured() -> Iterator[BufferedLineHandler]:
+    """``configure_logging`` as ``bff serve`` calls it, into a string; undone afterwards."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logs._hot_sink)
+    configure_logging("info", flush_seconds=3600)
+    handler = root.handlers[0]
+    assert isinstance(handler, BufferedLineHandler)
+    handler.stream = io.StringIO()
+    yield handler
+    handler.close()
+    root.handlers[:], level, logs._hot_sink = saved
+    root.setLevel(level)
+
+
+def _lines(handler: BufferedLineHandler) -> list[dict[str, object]]:
+    handler.flush()
+    assert isinstance(handler.stream, io.StringIO)
+    return [orjson.loads(line) for line in handler.stream.getvalue().splitlines()]
+
+
+FIELDS = {"upstream": "catalog", "region": "eu-west-1", "status": 200, "note": "for a.b@example.com"}
+
+
+def test_hot_lines_are_what_the_formatter_writes(configured: BufferedLineHandler) -> None:
+    HotLog("bff.hot").info("upstream call", dict(FIELDS))
+    logging.getLogger("bff.hot").info("upstream call", extra=dict(FIELDS))
+    hot, formatted = _lines(configured)
+    assert hot.keys() == formatted.keys()
+    assert {k: v for k, v in hot.items() if k != "ts"} == {k: v for k, v in formatted.items() if k != "ts"}
+    assert hot["note"] == "for [redacted-email]"
+
+
+def test_hot_lines_go_through_logging_when_another_handler_listens(configured: BufferedLineHandler) -> None:
+    seen: list[logging.LogRecord] = []
+
+    class Listener(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    listener = Listener()
+    logging.getLogger().addHandler(listener)
+    try:
+        HotLog("bff.hot").info("request", {"route": "/v1/home"})
+    finally:
+        logging.getLogger().removeHandler(listener)
+    assert [(r.getMessage(), r.__dict__["route"]) for r in seen] == [("request", "/v1/home")]
+    assert [line["route"] for line in _lines(configured)] == ["/v1/home"]
+
+
+def test_hot_lines_respect_the_level(configured: BufferedLineHandler) -> None:
+    logging.getLogger().setLevel(logging.WARNING)
+    HotLog("bff.hot").info("request", {"route": "/v1/home"})
+    assert _lines(configured) == []
