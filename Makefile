@@ -52,4 +52,4 @@ deploy-check: $(STAMP)
 	scripts/validate-deploy.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -4,7 +4,7 @@ they come from the same ``Endpoint`` value."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +23,8 @@ class Param:
     schema: dict[str, Any]
     description: str
     required: bool = False
+    #: A query parameter sent empty (``?region=``) is read as absent; documented as ``allowEmptyValue``.
+    allow_empty: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +46,29 @@ class Endpoint:
         return Route(self.path, self.handler, methods=[self.method], name=self.operation_id)
 
 
-__all__ = ["Endpoint", "Handler", "Param"]
+def endpoint_routes(endpoints: Iterable[Endpoint]) -> list[Route]:
+    """One Starlette route per path, whatever the number of methods on it.
+
+    Starlette answers a method no route takes with the ``Allow`` header of the first route
+    whose path matched, so ``GET`` and ``POST /v1/orders`` as two routes would answer
+    ``PUT /v1/orders`` with ``Allow: GET, HEAD``; as one route it lists ``POST`` too.
+    """
+    by_path: dict[str, list[Endpoint]] = {}
+    for endpoint in endpoints:
+        by_path.setdefault(endpoint.path, []).append(endpoint)
+    return [group[0].route() if len(group) == 1 else _shared_route(path, group) for path, group in by_path.items()]
+
+
+def _shared_route(path: str, endpoints: Sequence[Endpoint]) -> Route:
+    handlers: dict[str, Handler] = {endpoint.method: endpoint.handler for endpoint in endpoints}
+    if "GET" in handlers:
+        handlers["HEAD"] = handlers["GET"]  # Starlette routes HEAD wherever GET is allowed
+
+    async def by_method(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    name = "|".join(endpoint.operation_id for endpoint in endpoints)
+    return Route(path, by_method, methods=[endpoint.method for endpoint in endpoints], name=name)
+
+
+__all__ = ["Endpoint", "Handler", "Param", "endpoint_routes"]

@@ -7,12 +7,28 @@ from starlette.requests import Request
 from shared.errors import BadRequest, Unauthenticated
 
 USER_KEY = "bff.user_id"
+#: The largest user id: order ids carry the user id in at most 9 digits, so the orders
+#: service refuses larger ones. Endpoints document it as the ``maximum`` of ``X-User-Id``.
+USER_ID_MAX = 999_999_999
+
+
+def user_id_or_none(raw: str) -> int | None:
+    """``raw`` as a user id (ASCII digits, 1 to ``USER_ID_MAX``), or ``None``."""
+    # isdigit() alone admits "²" and other digits int() refuses; the length bounds the parse.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+        return None
+    value = int(raw)
+    return value if 1 <= value <= USER_ID_MAX else None
 
 
 def parse_user_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 10 or int(raw) < 1:
-        raise BadRequest(f"header 'X-User-Id' must be a positive integer, got {raw[:40]!r}", field="X-User-Id")
-    return int(raw)
+    user_id = user_id_or_none(raw)
+    if user_id is None:
+        raise BadRequest(
+            f"header 'X-User-Id' must be a user id, an integer from 1 to {USER_ID_MAX}, got {raw[:40]!r}",
+            field="X-User-Id",
+        )
+    return user_id
 
 
 def caller_id(request: Request) -> int:
@@ -30,4 +46,4 @@ def optional_caller_id(request: Request) -> int | None:
     return None if user is None else int(user)
 
 
-__all__ = ["USER_KEY", "caller_id", "optional_caller_id", "parse_user_id"]
+__all__ = ["USER_ID_MAX", "USER_KEY", "caller_id", "optional_caller_id", "parse_user_id", "user_id_or_none"]

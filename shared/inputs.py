@@ -17,6 +17,8 @@ from shared.errors import BadRequest, UnprocessableContent
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+#: The largest value ``path_int`` accepts (it reads at most 12 digits); endpoints document it as ``maximum``.
+PATH_INT_MAX = 999_999_999_999
 
 
 def query_int(request: Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
@@ -34,7 +36,7 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
 
 def path_int(request: Request, name: str) -> int:
     raw = request.path_params[name]
-    if not raw.isdigit() or len(raw) > 12 or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or int(raw) < 1:
         raise BadRequest(f"path parameter {name!r} must be a positive integer, got {raw!r}", field=name)
     return int(raw)
 
@@ -43,7 +45,7 @@ def idempotency_key(request: Request) -> str:
     key = request.headers.get("idempotency-key")
     if key is None:
         raise BadRequest("header 'Idempotency-Key' is required for this request", field="Idempotency-Key")
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest(
             "header 'Idempotency-Key' must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'",
             field="Idempotency-Key",
@@ -70,4 +72,4 @@ async def json_body(request: Request, model: type[ModelT]) -> ModelT:
         raise UnprocessableContent(f"{field}: {first['msg']}{more}", field=field) from None
 
 
-__all__ = ["idempotency_key", "json_body", "path_int", "query_int"]
+__all__ = ["PATH_INT_MAX", "idempotency_key", "json_body", "path_int", "query_int"]

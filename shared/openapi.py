@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from shared.endpoints import Endpoint
+from shared.endpoints import Endpoint, Param
 from shared.problems import PROBLEM_MEDIA_TYPE
 
 _REF = "#/components/schemas/{model}"
@@ -92,16 +92,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "operationId": endpoint.operation_id,
         "summary": endpoint.summary,
         "tags": list(endpoint.tags),
-        "parameters": [
-            {
-                "name": p.name,
-                "in": p.location,
-                "required": p.required or p.location == "path",
-                "description": p.description,
-                "schema": p.schema,
-            }
-            for p in endpoint.params
-        ],
+        "parameters": [_parameter(p) for p in endpoint.params],
         "responses": responses,
     }
     if endpoint.body is not None:
@@ -110,6 +101,19 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             "content": {"application/json": {"schema": _ref(endpoint.body)}},
         }
     return operation
+
+
+def _parameter(param: Param) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "name": param.name,
+        "in": param.location,
+        "required": param.required or param.location == "path",
+        "description": param.description,
+        "schema": param.schema,
+    }
+    if param.allow_empty:
+        described["allowEmptyValue"] = True
+    return described
 
 
 def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -12,7 +12,8 @@ from shared.cursor import decode_cursor
 from shared.identity import caller_id
 from shared.inputs import idempotency_key, json_body, query_int
 
-_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ORDER_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+_ORDER_ID = re.compile(_ORDER_ID_PATTERN)
 
 
 async def list_orders(request: Request) -> Response:
@@ -29,7 +30,7 @@ async def get_order(request: Request) -> Response:
     deps = deps_of(request)
     user_id = caller_id(request)
     order_id = request.path_params["order_id"]
-    if not _ORDER_ID.match(order_id):
+    if not _ORDER_ID.fullmatch(order_id):
         raise BadRequest(f"path parameter 'order_id' is not an order id: {order_id[:40]!r}", field="order_id")
     screen = await order_detail(deps, user_id, order_id, deps.deadline())
     return json_with_etag(request, screen)
@@ -54,8 +55,14 @@ ENDPOINTS = [
         operation_id="listOrders",
         params=[
             USER_ID,
-            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}, "Page size"),
-            Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page"),
+            Param(
+                "limit",
+                "query",
+                {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+                "Page size",
+                allow_empty=True,
+            ),
+            Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page", allow_empty=True),
         ],
         errors=[401, 422, 502, 503, 504],
         tags=["orders"],
@@ -67,7 +74,7 @@ ENDPOINTS = [
         summary="One of the caller's orders, with item names",
         response=OrderDetail,
         operation_id="getOrder",
-        params=[USER_ID, Param("order_id", "path", {"type": "string"}, "Order id")],
+        params=[USER_ID, Param("order_id", "path", {"type": "string", "pattern": _ORDER_ID_PATTERN}, "Order id")],
         errors=[401, 404, 502, 503, 504],
         tags=["orders"],
     ),

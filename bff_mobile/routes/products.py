@@ -9,7 +9,7 @@ from bff_mobile.schemas import ProductScreen
 from bff_mobile.screens.product import product_screen
 from bff_mobile.settings import StockRegion
 from shared import BadRequest, Endpoint, Param, json_with_etag
-from shared.inputs import path_int
+from shared.inputs import PATH_INT_MAX, path_int
 
 _REGIONS = get_args(StockRegion)
 
@@ -32,7 +32,12 @@ ENDPOINTS = [
         summary="Product screen: product, stock in the caller's region, related products",
         response=ProductScreen,
         operation_id="getProduct",
-        params=[Param("product_id", "path", {"type": "integer", "minimum": 1}, "Catalog product id"), REGION],
+        params=[
+            Param(
+                "product_id", "path", {"type": "integer", "minimum": 1, "maximum": PATH_INT_MAX}, "Catalog product id"
+            ),
+            REGION,
+        ],
         errors=[404, 502, 503, 504],
         tags=["screens"],
     )

@@ -222,7 +222,7 @@ class Query:
 
     @strawberry.field
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
-        if not str(id).isdigit():
+        if not (str(id).isascii() and str(id).isdigit()):
             raise BadRequest(f"'id' must be a product id, got {str(id)[:40]!r}", field="id")
         record = await info.context.loaders.product.load(int(id))
         return None if record is None else Product.of(record)
@@ -248,6 +248,6 @@ def _offset(after: str | None) -> int:
     if not after:
         return 0
     position = decode_cursor(after, field="after")
-    if not position.isdigit():
+    if not (position.isascii() and position.isdigit()):
         raise BadRequest("'after' is not a cursor this API issued; pass back next_cursor unchanged", field="after")
     return int(position)

@@ -6,10 +6,12 @@ from bff_web.schemas import OrdersPage
 from bff_web.screens.orders import orders_page
 from shared import Endpoint, Param, json_with_etag
 from shared.cursor import decode_cursor
-from shared.identity import caller_id
+from shared.identity import USER_ID_MAX, caller_id
 from shared.inputs import query_int
 
-USER_ID = Param("X-User-Id", "header", {"type": "integer", "minimum": 1}, "The calling user", required=True)
+USER_ID = Param(
+    "X-User-Id", "header", {"type": "integer", "minimum": 1, "maximum": USER_ID_MAX}, "The calling user", required=True
+)
 
 
 async def list_orders(request: Request) -> Response:
@@ -31,8 +33,14 @@ ENDPOINTS = [
         operation_id="listOrders",
         params=[
             USER_ID,
-            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}, "Page size"),
-            Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page"),
+            Param(
+                "limit",
+                "query",
+                {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+                "Page size",
+                allow_empty=True,
+            ),
+            Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page", allow_empty=True),
         ],
         errors=[401, 422, 502, 503, 504],
         tags=["orders"],

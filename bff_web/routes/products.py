@@ -8,7 +8,7 @@ from bff_web.schemas import ProductPage
 from bff_web.screens.product import product_page
 from bff_web.settings import StockRegion
 from shared import BadRequest, Endpoint, Param, json_with_etag
-from shared.inputs import path_int
+from shared.inputs import PATH_INT_MAX, path_int
 
 REGIONS = get_args(StockRegion)
 
@@ -36,8 +36,10 @@ ENDPOINTS = [
         response=ProductPage,
         operation_id="getProduct",
         params=[
-            Param("product_id", "path", {"type": "integer", "minimum": 1}, "Catalog product id"),
-            Param("region", "query", {"type": "string", "enum": list(REGIONS)}, "Stock region"),
+            Param(
+                "product_id", "path", {"type": "integer", "minimum": 1, "maximum": PATH_INT_MAX}, "Catalog product id"
+            ),
+            Param("region", "query", {"type": "string", "enum": list(REGIONS)}, "Stock region", allow_empty=True),
         ],
         errors=[404, 502, 503, 504],
         tags=["products"],

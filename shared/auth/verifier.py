@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 
 from shared.errors import Unauthenticated, UpstreamError, UpstreamUnavailable
+from shared.identity import user_id_or_none
 from shared.settings import AuthSettings
 from shared.types import Clock
 
@@ -121,10 +122,10 @@ class TokenVerifier:
             raise Unauthenticated("the token comes from an untrusted issuer", field="Authorization") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"the token is invalid: {type(exc).__name__}", field="Authorization") from None
-        subject = str(claims["sub"])
-        if not subject.isdigit() or int(subject) < 1:
+        user_id = user_id_or_none(str(claims["sub"]))
+        if user_id is None:
             raise Unauthenticated("the token's subject is not a user id", field="Authorization")
-        return int(subject), float(claims["exp"])
+        return user_id, float(claims["exp"])
 
 
 __all__ = ["DeferredJwks", "JwksFetcher", "TokenVerifier"]

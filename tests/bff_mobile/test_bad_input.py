@@ -92,3 +92,38 @@ async def test_wrong_method_is_a_405_problem(mobile: httpx.AsyncClient) -> None:
     answer = await mobile.delete("/v1/home", headers=USER)
     assert answer.status_code == 405
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_wrong_method_on_a_path_of_two_endpoints_allows_both(mobile: httpx.AsyncClient) -> None:
+    answer = await mobile.put("/v1/orders", headers=USER)
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}  # a set in Starlette
+
+
+@pytest.mark.parametrize("user", ["²", "1000000000", "0"])
+async def test_a_user_id_that_is_not_one_is_400_naming_the_header(mobile: httpx.AsyncClient, user: str) -> None:
+    # "²" passes str.isdigit() but not int(); 10 digits do not fit in an order id.
+    answer = await mobile.get("/v1/me", headers={b"X-User-Id": user.encode("latin-1")})
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "X-User-Id"
+
+
+@pytest.mark.parametrize("product_id", ["%C2%B2", "%D9%A1", "1000000000000"])
+async def test_a_product_id_that_is_not_one_is_400_naming_it(mobile: httpx.AsyncClient, product_id: str) -> None:
+    answer = await mobile.get(f"/v1/products/{product_id}")
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "product_id"
+
+
+async def test_an_order_id_with_a_trailing_newline_is_400(mobile: httpx.AsyncClient) -> None:
+    answer = await mobile.get("/v1/orders/o-000007-001%0A", headers=USER)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "order_id"
+
+
+@pytest.mark.parametrize(("path", "params"), [("/v1/products/42", {"region": ""}), ("/v1/orders", {"limit": ""})])
+async def test_an_empty_query_parameter_reads_as_absent(
+    mobile: httpx.AsyncClient, path: str, params: dict[str, str]
+) -> None:
+    answer = await mobile.get(path, params=params, headers=USER)
+    assert answer.status_code == 200

@@ -123,6 +123,24 @@ async def test_bad_argument_is_bad_user_input(web: httpx.AsyncClient) -> None:
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
 
 
+@pytest.mark.parametrize(
+    ("query", "variables", "field"),
+    [
+        ('{ product(id: "²") { name } }', None, "id"),  # isdigit() but not int()
+        (
+            'query($after: String) { search(query: "shoe", after: $after) { total } }',
+            {"after": "eyJ2IjoxLCJwIjoiwrIifQ"},  # a cursor of ours, but at position "²"
+            "after",
+        ),
+    ],
+)
+async def test_digits_int_cannot_read_are_bad_user_input(
+    web: httpx.AsyncClient, query: str, variables: dict[str, Any] | None, field: str
+) -> None:
+    body = (await post(web, query, variables)).json()
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+
+
 async def test_unexpected_errors_are_masked(web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from bff_web.graphql.loaders import Loaders
 

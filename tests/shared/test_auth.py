@@ -90,6 +90,11 @@ def forged(provider: Provider) -> dict[str, str]:
         "hs confusion": _hmac_token(claims, public_pem.encode()),
         "unknown key": jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "nobody"}),
         "not a jwt": "definitely-not-a-token",
+        # Signed by the provider, but no user id: "²" passes isdigit() and fails int().
+        "subject ²": jwt.encode(claims | {"sub": "²"}, provider.keys["k1"], algorithm="ES256", headers={"kid": "k1"}),
+        "subject too large": jwt.encode(
+            claims | {"sub": "1000000000"}, provider.keys["k1"], algorithm="ES256", headers={"kid": "k1"}
+        ),
     }
 
 
@@ -109,7 +114,18 @@ def _hmac_token(claims: dict[str, Any], secret: bytes) -> str:
 
 @pytest.mark.parametrize(
     "case",
-    ["expired", "forged", "wrong issuer", "wrong audience", "alg none", "hs confusion", "unknown key", "not a jwt"],
+    [
+        "expired",
+        "forged",
+        "wrong issuer",
+        "wrong audience",
+        "alg none",
+        "hs confusion",
+        "unknown key",
+        "not a jwt",
+        "subject ²",
+        "subject too large",
+    ],
 )
 async def test_bad_tokens_are_401_problems(secured: str, provider: tuple[Provider, str], case: str) -> None:
     answer = await get_me(secured, forged(provider[0])[case])

@@ -100,3 +100,11 @@ def test_a_removed_error_response_is_breaking() -> None:
     new = copy.deepcopy(document())
     del new["paths"]["/v1/items/{item_id}"]["get"]["responses"]["404"]
     assert breaking_changes(document(), new) == ["GET /v1/items/{item_id}: response 404 removed"]
+
+
+def test_a_parameter_that_may_be_empty_is_documented_as_allow_empty_value() -> None:
+    optional = Param("region", "query", {"type": "string", "enum": ["eu"]}, "Region", allow_empty=True)
+    endpoint = Endpoint("GET", "/v1/items", handler, "Items", Item, "listItems", params=[optional])
+    parameter = build_openapi("t", "1", "d", [endpoint])["paths"]["/v1/items"]["get"]["parameters"][0]
+    assert parameter["allowEmptyValue"] is True
+    assert "allowEmptyValue" not in document()["paths"]["/v1/items/{item_id}"]["get"]["parameters"][0]
