@@ -1,0 +1,178 @@
+"""CPU time the serving thread spends per ``GET /v1/home``, for variants of bff_mobile's config.
+
+A tool for finding where CPU goes, not a benchmark of record (that is ``run_home.py``).
+The stand-ins run in a process of their own (``bench/standins.py``, the local ports);
+each variant's app runs here, driven through ASGI directly (no sockets on the inbound
+side, real aiohttp upstream calls), ``CONCURRENCY`` requests at a time. CPU time of
+this process only is counted, so the stand-ins and other work do not blur it::
+
+    .venv/bin/python bench/cpu_probe.py                      # every variant, 3 rounds
+    .venv/bin/python bench/cpu_probe.py --variants reference no-telemetry --requests 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+import uvloop
+
+from bff_mobile.app import create_app
+from bff_mobile.settings import MobileSettings
+from shared.telemetry.logs import configure_logging
+from upstreams.registry import registered_upstreams
+
+BENCH = Path(__file__).resolve().parent
+HOME_UPSTREAMS = ("accounts", "catalog", "inventory", "orders", "recommendations")
+CONCURRENCY = 16
+NO_CACHE = {name: {"policy": {"cache": {"ttl": 0}}} for name in HOME_UPSTREAMS}
+
+
+def variants() -> dict[str, MobileSettings]:
+    def config(**overrides: Any) -> MobileSettings:
+        data: dict[str, Any] = {
+            "deadline_seconds": 5.0,
+            "auth": {"mode": "trusted_header"},
+            "admin": {"port": None},
+            "upstreams": NO_CACHE,
+            **overrides,
+        }
+        return MobileSettings.model_validate(data)
+
+    return {
+        "reference": config(),
+        "no-telemetry": config(telemetry={"enabled": False}),
+        "no-call-logs": config(telemetry={"log_upstream_calls": False}),
+        "sampled-all": config(telemetry={"sampling_ratio": 1.0}),
+        "sampled-none": config(telemetry={"sampling_ratio": 0.0}),
+        "log-warnings": config(log_level="warning"),
+    }
+
+
+async def drive(app: Any, requests: int, user_offset: int) -> float:
+    """Send ``requests`` GET /v1/home through ``app``; return main-thread CPU s per request."""
+    sent = 0
+
+    async def one(user: int) -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/v1/home",
+            "raw_path": b"/v1/home",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1"), (b"x-user-id", str(user).encode())],
+            "client": ("127.0.0.1", 40000 + user % 1000),
+            "server": ("127.0.0.1", 8080),
+            "state": app_state,
+        }
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await app(scope, receive, send)
+        if status != 200:
+            raise RuntimeError(f"user {user}: status {status}")
+
+    async def worker() -> None:
+        nonlocal sent
+        while sent < requests:
+            sent += 1
+            await one(1 + (user_offset + sent) % 1000)
+
+    started = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return (time.process_time() - started) / requests
+
+
+app_state: dict[str, Any] = {}
+
+
+async def measure(settings: MobileSettings, requests: int, offset: int) -> float:
+    logging.getLogger().setLevel(settings.log_level.upper())
+    app = create_app(settings, None, environ={})
+    lifespan_state: dict[str, Any] = {}
+    async with app.router.lifespan_context(app) as state:
+        lifespan_state.update(state or {})
+        app_state.clear()
+        app_state.update(lifespan_state)
+        await drive(app, min(500, requests), offset)  # warm-up: connections, code paths
+        gc.collect()
+        return await drive(app, requests, offset + 500)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--log", default="bench/out/cpu_probe.log", help="where the log lines go")
+    args = parser.parse_args(argv)
+    # Log as `bff serve` does, into a file: the lines cost what they cost in production.
+    configure_logging("info", flush_seconds=MobileSettings().telemetry.log_flush_seconds)
+    logging.getLogger().handlers[0].stream = open(args.log, "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)  # as shared/serving.py does
+    standins = subprocess.Popen(
+        [sys.executable, str(BENCH / "standins.py")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_standins()
+        all_variants = variants()
+        chosen = args.variants or list(all_variants)
+        results: dict[str, list[float]] = {name: [] for name in chosen}
+        for round_number in range(args.rounds):
+            for name in chosen:
+                cost = uvloop.run(measure(all_variants[name], args.requests, round_number * 7919))
+                results[name].append(cost)
+                print(f"round {round_number + 1} {name:14s} {cost * 1e6:7.1f} us/request", flush=True)
+        # The least-disturbed round of each (noise only adds CPU time), and the median.
+        base = min(results[chosen[0]])
+        for name in chosen:
+            best, median = min(results[name]), statistics.median(results[name])
+            print(
+                f"{name:14s} best {best * 1e6:7.1f} us/request ({best / base - 1:+.0%} vs {chosen[0]}),"
+                f" median {median * 1e6:7.1f}"
+            )
+    finally:
+        standins.terminate()
+        standins.wait()
+    return 0
+
+
+def wait_for_standins(timeout: float = 30) -> None:
+    urls = [f"{url}/_health" for spec in registered_upstreams() for url in spec.local_regions.values()]
+    deadline = time.monotonic() + timeout
+    for url in urls:
+        while True:
+            try:
+                httpx.get(url, timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
