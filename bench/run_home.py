@@ -70,6 +70,9 @@ ACCEPTANCE_RATIO = 0.6
 FLOOR = "bare_asgi"
 #: Issue 4: /v1/home on a warm cache against the bare ASGI endpoint.
 WARM_RATIO = 0.6
+#: Issue 4: upstream calls per client request under a burst of identical requests.
+BURST_MAX_CALLS = 0.05
+BURST_PATH = "/v1/products/42"
 #: Issue 6: telemetry may cost at most this share of req/s.
 TELEMETRY_MAX_COST = 0.10
 #: The stand-ins know users 1..USERS; home.lua rotates over all of them.
@@ -153,6 +156,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="uvloop",
         help="uvloop: bench/standins.py (default); asyncio: plain `bff standins`",
     )
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help=f"after the rounds, a burst of GET {BURST_PATH} against {AS_SHIPPED} (0: skip)",
+    )
     parser.add_argument("--targets", nargs="+", choices=names, default=names, metavar="NAME")
     parser.add_argument(
         "--profile",
@@ -224,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     runs.append(min(attempts, key=lambda r: r.rest_cpu_s))
             for child in [standins, *children.values()]:
                 child.check_alive()
+            burst = None
+            shipped = next((t for t in targets if t.name == AS_SHIPPED), None)
+            if shipped is not None and args.burst:
+                burst = bench.burst(shipped, args.burst)
             profiles = [bench.profile(target) for target in targets if target.name in args.profile]
     except BenchError as exc:
         print(f"run_home: {exc}", file=sys.stderr)
@@ -231,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summaries = [Summary.of(t.name, [r for r in runs if r.target == t.name]) for t in targets]
     report = render_report(args, summaries, runs)
+    if burst is not None:
+        report += burst + "\n"
     print("\n" + report)
     for text in profiles:
         print(text)
@@ -282,6 +298,28 @@ class Bench:
             standins_cpu_s=cpu_after[1] - cpu_before[1],
             wrk_cpu_s=wrk_cpu,
             machine_cpu_s=cpu_after[2] - cpu_before[2],
+        )
+
+    def burst(self, target: Target, seconds: int) -> str:
+        """A burst of identical requests against ``target``: one hot product page
+        (``BURST_PATH``, shared cacheable data) asked for by the rotating users, same
+        connections; how many upstream calls each client request costs (issue 4: at most
+        ``BURST_MAX_CALLS``). One user's /v1/home would measure the per-client rate limit."""
+        args = self.args
+        command = [self.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+        command += ["--latency", "-s", str(BENCH_DIR / "home.lua"), target.url + BURST_PATH]
+        command += ["--", str(args.out / "tokens.txt")]
+        self.load(target, 1)  # the first miss is not what a burst is about
+        reset_stats(self.standin_urls)
+        result = run_wrk(pinned(self.load_cpu, command), seconds)
+        time.sleep(SETTLE_S)
+        calls = upstream_requests(self.standin_urls)
+        per_request = calls / result.requests if result.requests else float("nan")
+        verdict = "met" if per_request <= BURST_MAX_CALLS and not result.non2xx else "NOT met"
+        return (
+            f"burst: {target.name} GET {BURST_PATH}, {seconds}s: {result.requests:,} requests"
+            f" ({result.rps:,.0f} req/s, p99 {result.p99_ms:.2f} ms, non-2xx {result.non2xx}),"
+            f" {calls} upstream calls = {per_request:.4f} per request (bar <= {BURST_MAX_CALLS}: {verdict})"
         )
 
     def profile(self, target: Target) -> str:
