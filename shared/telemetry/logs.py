@@ -57,9 +57,20 @@ def _entry(ts: str, level: str, logger: str, msg: str) -> dict[str, Any]:
         entry["request_id"] = request_id
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
-        entry["trace_id"] = format(context.trace_id, "032x")
-        entry["span_id"] = format(context.span_id, "016x")
+        entry["trace_id"], entry["span_id"] = _hex_ids(context.trace_id, context.span_id)
     return entry
+
+
+# The lines of one request share its span: format its ids once, not once per line.
+_last_ids: tuple[int, int, str, str] = (0, 0, "", "")
+
+
+def _hex_ids(trace_id: int, span_id: int) -> tuple[str, str]:
+    global _last_ids  # a one-entry cache, replaced whole (thread-safe)
+    last = _last_ids
+    if last[0] != trace_id or last[1] != span_id:
+        last = _last_ids = (trace_id, span_id, format(trace_id, "032x"), format(span_id, "016x"))
+    return last[2], last[3]
 
 
 class JsonFormatter(logging.Formatter):
