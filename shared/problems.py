@@ -63,11 +63,18 @@ async def client_error(request: Request, exc: Exception) -> Response:
 
 async def upstream_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UpstreamError)
-    log.warning("upstream error on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("upstream error on %s %s: %s", request.method, _route(request), exc)
     if isinstance(exc, UpstreamRejected):
         # An upstream refused what we sent: our bug or drift, not the client's fault.
         return problem(502, "upstream-rejected", "Upstream rejected the request", _upstream_detail(exc))
     return problem(exc.status, exc.type_slug, exc.title, _upstream_detail(exc), instance=request.url.path)
+
+
+def _route(request: Request) -> str:
+    """The matched route's template (``/v1/orders/{order_id}``) for the log, never the path
+    itself: a path parameter is whatever the client sent, personal data included."""
+    path = getattr(request.scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def _upstream_detail(exc: UpstreamError) -> str:
@@ -86,7 +93,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def unhandled(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("unhandled error on %s %s", request.method, _route(request), exc_info=exc)
     return problem(500, "internal", "Internal error", "an unexpected error occurred; quote the request_id")
 
 

@@ -19,7 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
@@ -127,6 +127,15 @@ async def _execute(
         )
     except InvalidOperationTypeError:
         return 405, {"errors": [request_error("only queries may be sent with GET; use POST", "METHOD_NOT_ALLOWED")]}
+    except CannotGetOperationTypeError as exc:
+        # The client's own mistake, answered (with its own input) and never logged: an
+        # operation name is free text and may be anything, personal data included.
+        message = (
+            "the document holds several operations; name the one to run in 'operationName'"
+            if exc.operation_name is None
+            else f"the document has no operation named {exc.operation_name[:100]!r}"
+        )
+        return 400, {"errors": [request_error(message, "OPERATION_RESOLUTION_FAILURE")]}
     body: dict[str, Any] = {}
     errors = [format_error(error) for error in result.errors or ()]
     # A request that never reached execution (parse, validation, variables) has no data.

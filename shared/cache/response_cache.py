@@ -161,7 +161,15 @@ class ResponseCache:
         # callers coalesced onto it.
         task = asyncio.ensure_future(self._fill(operation, key, policy, sealed, tags, deadline, load))
         self._inflight[key] = task
-        task.add_done_callback(lambda _: self._inflight.pop(key, None))
+
+        def forget(done: asyncio.Future[Loaded]) -> None:
+            self._inflight.pop(key, None)
+            # Callers that went away (cancelled) leave nobody to read a failure: read it
+            # here, or asyncio logs "Task exception was never retrieved" with its traceback.
+            if not done.cancelled():
+                done.exception()
+
+        task.add_done_callback(forget)
         return await asyncio.shield(task)
 
     async def _fill(

@@ -1,5 +1,6 @@
 """Traces, metrics and logs of a request through bff_mobile and a real stand-in."""
 
+import asyncio
 import io
 import logging
 from collections.abc import Iterator
@@ -143,6 +144,11 @@ async def test_every_log_line_is_json_with_the_trace_id(traced: tuple[str, InMem
     try:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             await client.get("/v1/home", headers={"X-User-Id": "9", "X-Request-Id": "log-test-1"})
+        # The server writes its request line once the answer has gone out: wait for it.
+        for _ in range(500):
+            if '"msg":"request"' in stream.getvalue():
+                break
+            await asyncio.sleep(0.01)
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)

@@ -1,9 +1,14 @@
-"""The PII inventory matches what the code marks and what the processes expose."""
+"""The PII inventory matches what the code marks and what the processes expose.
+
+These compare the declarations with the code; tests/shared/test_pii_leaks.py compares them
+with what the running processes' answers really show (REST and GraphQL)."""
 
 from typing import Any
 
+import graphql
 from pydantic import BaseModel
 
+from bff_web.graphql.schema import sdl
 from shared.pii_report import inventory
 from shared.process import discover_processes
 from upstreams.registry import registered_upstreams
@@ -46,6 +51,20 @@ def test_every_declared_rest_exposure_names_a_real_response_field() -> None:
             module = __import__(f"bff_{name}.schemas", fromlist=["x"])
             model = getattr(module, endpoints[exposure.where]["model"])
             assert field_exists(model, exposure.field), (name, exposure)
+
+
+def test_every_declared_graphql_exposure_names_a_real_schema_field() -> None:
+    schema = graphql.build_schema(sdl())
+    declared = [
+        e for spec in discover_processes().values() for e in spec.pii_exposures() if e.where.startswith("graphql")
+    ]
+    assert declared
+    for exposure in declared:
+        type_name, _, field_name = exposure.where.removeprefix("graphql ").partition(".")
+        current: graphql.GraphQLNamedType | None = schema.get_type(type_name)
+        for name in [field_name, *exposure.field.split(".")]:
+            assert isinstance(current, graphql.GraphQLObjectType) and name in current.fields, (exposure, name)
+            current = graphql.get_named_type(current.fields[name].type)
 
 
 def _endpoints(document: dict[str, Any]) -> list[dict[str, str]]:

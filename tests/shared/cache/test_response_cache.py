@@ -1,6 +1,7 @@
 """The cache's semantics on the in-process store and a manual wall clock."""
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -160,3 +161,23 @@ async def test_invalidating_an_operation_drops_all_its_entries() -> None:
     assert await cache.invalidate_operation("up.op") == 1
     await fetch(cache, upstream)
     assert upstream.calls == 2
+
+
+async def test_a_fill_that_fails_after_its_callers_left_is_not_reported_as_never_retrieved() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    cache, _ = make(ManualClock())
+    upstream = Upstream()
+    upstream.gate = asyncio.Event()
+    upstream.fail = True
+    caller = asyncio.ensure_future(fetch(cache, upstream))
+    while upstream.calls == 0:  # the fill is under way
+        await asyncio.sleep(0)
+    caller.cancel()  # a fan-out section given up on, for instance
+    upstream.gate.set()
+    await asyncio.sleep(0.01)
+    del caller
+    gc.collect()
+    loop.set_exception_handler(None)
+    assert [(context["message"], repr(context.get("future"))) for context in reported] == []
