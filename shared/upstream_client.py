@@ -465,7 +465,10 @@ class UpstreamClient:
             breaker.record(permit, outcome, duration)
             observed.finish(label, duration, status)
             if outcome is Outcome.SUCCESS:
-                self.latency.setdefault(call.operation.name, LatencyTracker()).observe(duration)
+                tracker = self.latency.get(call.operation.name)
+                if tracker is None:
+                    tracker = self.latency[call.operation.name] = LatencyTracker()
+                tracker.observe(duration)
 
     async def _send(
         self, call: _Call, region: Region, timeout: float, trace_headers: Mapping[str, str]
