@@ -145,7 +145,11 @@ def _standins(args: argparse.Namespace) -> int:
             ports[key] = int(regions[region].rsplit(":", 1)[1])
     for key in apps:
         print(f"stand-in {key:<32} http://{args.host}:{ports[key]}", flush=True)
-    asyncio.run(serve_apps(apps, args.host, ports))
+    try:
+        asyncio.run(serve_apps(apps, args.host, ports))
+    except OSError as exc:  # a port in use: say which, without a traceback
+        print(f"bff standins: {exc.strerror or exc}; is another stack (or benchmark) running?", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -82,7 +82,10 @@ def _url(host: str, port: int) -> str:
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "shared.cli", *args], env=os.environ.copy())
+    # No load balancer has to notice a local process leaving: Ctrl-C skips the drain
+    # period (in-flight requests still finish) unless the environment asks for one.
+    env = {"BFF_SERVER__DRAIN_SECONDS": "0", **os.environ}
+    return subprocess.Popen([sys.executable, "-m", "shared.cli", *args], env=env)
 
 
 def _wait_ready(url: str, child: subprocess.Popen[bytes]) -> None:
