@@ -115,8 +115,11 @@ class Summary:
         )
 
 
-#: The table's columns: heading and how a summary renders in it.
-COLUMNS: tuple[tuple[str, Callable[[Summary], str]], ...] = (
+#: A table column: its heading, and how a summary renders in it.
+Column = tuple[str, Callable[[Summary], str]]
+
+#: The table's columns.
+COLUMNS: tuple[Column, ...] = (
     ("target", lambda s: s.target),
     ("rounds used", lambda s: f"{s.used}/{s.rounds}" + (" (all disturbed)" if s.all_disturbed else "")),
     ("req/s", lambda s: f"{s.rps:,.0f}"),
@@ -135,13 +138,13 @@ COLUMNS: tuple[tuple[str, Callable[[Summary], str]], ...] = (
 )
 
 
-def table(summaries: Sequence[Summary]) -> list[str]:
+def table(summaries: Sequence[Summary], columns: Sequence[Column] = COLUMNS) -> list[str]:
     """The summaries as a Markdown table, one line per target."""
     lines = [
-        "| " + " | ".join(heading for heading, _ in COLUMNS) + " |",
-        "|---" + "|---:" * (len(COLUMNS) - 1) + "|",
+        "| " + " | ".join(heading for heading, _ in columns) + " |",
+        "|---" + "|---:" * (len(columns) - 1) + "|",
     ]
-    return lines + ["| " + " | ".join(cell(s) for _, cell in COLUMNS) + " |" for s in summaries]
+    return lines + ["| " + " | ".join(cell(s) for _, cell in columns) + " |" for s in summaries]
 
 
 def progress(run: Run) -> str:
