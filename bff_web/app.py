@@ -8,14 +8,17 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bff_web.graphql.endpoint import GraphQLService, graphql
 from bff_web.graphql.persisted import PersistedQueries
 from bff_web.pii import exposures
 from bff_web.routes import ENDPOINTS
+from bff_web.routes.auth import ROUTES as AUTH_ROUTES
 from bff_web.settings import WebSettings
 from shared import ProcessSpec, build_openapi
+from shared.auth.middleware import SessionCookies
+from shared.auth.sessions import SessionStore
 from upstreams.assembly import assemble_app
 from upstreams.registry import registered_upstreams
 
@@ -36,6 +39,16 @@ def create_app(
     if allowlist is not None and not allowlist.is_absolute() and config_path is not None:
         allowlist = config_path.parent / allowlist  # relative to the config file
     service = GraphQLService(PersistedQueries.from_file(allowlist))
+    routes: list[BaseRoute] = [Route("/graphql", graphql, methods=["GET", "POST"])]
+    sessions = None
+    if settings.sessions.enabled:
+        store = SessionStore(
+            idle_seconds=settings.sessions.idle_seconds,
+            max_age_seconds=settings.sessions.max_age_seconds,
+            timeout=settings.sessions.store_timeout_seconds,
+        )
+        sessions = SessionCookies(store, settings.sessions.cookie_name)
+        routes += AUTH_ROUTES
     return assemble_app(
         process="bff_web",
         version=VERSION,
@@ -43,7 +56,8 @@ def create_app(
         endpoints=ENDPOINTS,
         openapi=openapi(),
         extra_state={"graphql": service},
-        extra_routes=[Route("/graphql", graphql, methods=["GET", "POST"])],
+        extra_routes=routes,
+        sessions=sessions,
         config_path=config_path,
         environ=environ,
         span_exporter=span_exporter,

@@ -24,6 +24,8 @@ from starlette.routing import BaseRoute, Route
 
 from shared.admin import admin_routes
 from shared.auth import AuthMiddleware, TokenVerifier
+from shared.auth.middleware import SessionCookies
+from shared.auth.sessions import SessionStore
 from shared.cache import build_response_cache
 from shared.endpoints import Endpoint, endpoint_routes
 from shared.health import Readiness, health_routes
@@ -56,6 +58,7 @@ def runtime_lifespan(
     *,
     telemetry: Telemetry,
     limiter: RateLimiter | None = None,
+    sessions: SessionStore | None = None,
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> StateLifespan:
@@ -73,6 +76,8 @@ def runtime_lifespan(
         await cache.start()
         if limiter is not None:
             limiter.bind(cache.keys.secret, settings.cache.prefix, cache.redis_client, cache.store)
+        if sessions is not None:  # browser sessions live beside the cache, in its store
+            sessions.bind(cache.store.store, cache.keys, cache.sealer)
         upstreams = build_upstream_set(
             settings,
             specs,
@@ -108,10 +113,12 @@ def build_app(
     telemetry: Telemetry,
     limiter: RateLimiter | None = None,
     verifier: TokenVerifier | None = None,
+    sessions: SessionCookies | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     readiness: Readiness | None = None,
 ) -> Starlette:
-    """``verifier`` checks bearer tokens; ``None`` trusts ``X-User-Id`` (auth.mode trusted_header)."""
+    """``verifier`` checks bearer tokens; ``None`` trusts ``X-User-Id`` (auth.mode trusted_header).
+    ``sessions`` also accepts browser session cookies (bff_web)."""
     readiness = readiness or Readiness()
     listeners = Listeners(settings.server, settings.admin)
 
@@ -140,7 +147,7 @@ def build_app(
         Middleware(SecurityHeadersMiddleware, max_header_bytes=settings.server.max_header_bytes),
         # /admin only on the admin listener, the public API only on the public one.
         Middleware(ListenerGate, listeners=listeners),
-        Middleware(AuthMiddleware, verifier=verifier),
+        Middleware(AuthMiddleware, verifier=verifier, sessions=sessions),
         Middleware(RateLimitMiddleware, limiter=limiter if settings.rate_limit.enabled else None),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
@@ -153,7 +160,8 @@ def build_app(
             CORSMiddleware,
             allow_origins=settings.server.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "X-CSRF-Token"],
+            allow_credentials=sessions is not None,  # browser session cookies, from the listed origins only
             expose_headers=["ETag", "X-Request-Id", "Retry-After"],
             max_age=600,
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
@@ -37,12 +37,18 @@ Tagger = Callable[[Params, Params], Sequence[str]]
 
 @dataclass(frozen=True, slots=True)
 class CallExample:
-    """A valid call of an operation, used by the generic contract test against the stand-in."""
+    """A valid call of an operation, used by the generic contract test against the stand-in.
+
+    ``setup``, for an operation whose valid call needs state in the service first (an
+    OAuth authorization code, say), creates that state through the stand-in at the base
+    URL it is given and returns the example to call instead."""
 
     path_params: Mapping[str, str | int] = field(default_factory=dict)
     params: Mapping[str, str | int] = field(default_factory=dict)
     json: Any = None
+    form: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    setup: Callable[[str], Awaitable[CallExample]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,18 +21,6 @@ from shared.settings import ProcessSettings
 from shared.upstream_set import UpstreamSet
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
-#: Keys (or dotted paths into a section) read once, at start. ``admin.token`` reloads.
-RESTART_ONLY = (
-    "server",
-    "http",
-    "log_level",
-    "cache",
-    "telemetry",
-    "auth",
-    "rate_limit",
-    "admin.host",
-    "admin.port",
-)
 log = logging.getLogger("bff.config")
 
 
@@ -60,13 +48,14 @@ class Runtime(Generic[SettingsT]):
 
         Raises ``ConfigError`` (and changes nothing) if ``new`` does not resolve.
         """
+        restart_only = type(self.settings).RESTART_ONLY
         notes = [
             f"{key}: changed in the file but takes effect only at restart; keeping the running value"
-            for key in RESTART_ONLY
+            for key in restart_only
             if _value(new, key) != _value(self.settings, key)
         ]
         kept = new
-        for key in RESTART_ONLY:
+        for key in restart_only:
             kept = _keep(kept, self.settings, key)
         self.upstreams.reconfigure(kept, self.specs)
         self.settings = kept

@@ -18,7 +18,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -242,6 +242,20 @@ class RateLimitSettings(FrozenModel):
 
 class ProcessSettings(FrozenModel):
     """Settings every BFF process has. Processes subclass it to add their own keys."""
+
+    #: Keys (or dotted paths into a section) read once, at start; a reload keeps their
+    #: running values and says so. ``admin.token`` reloads. Subclasses add their own.
+    RESTART_ONLY: ClassVar[tuple[str, ...]] = (
+        "server",
+        "http",
+        "log_level",
+        "cache",
+        "telemetry",
+        "auth",
+        "rate_limit",
+        "admin.host",
+        "admin.port",
+    )
 
     server: ServerSettings = ServerSettings()
     http: HttpSettings = HttpSettings()

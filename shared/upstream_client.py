@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -218,15 +219,20 @@ class UpstreamClient:
         path_params: Mapping[str, str | int] | None = None,
         params: QueryParams | None = None,
         json: object = None,
+        form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         cache_user: str | int | None = None,
     ) -> ModelT:
         """Call ``operation`` through the pipeline and return its validated answer.
 
-        ``cache_user`` names the caller for operations cached per user; without it such
-        an operation is not cached at all. Raises an ``UpstreamError`` subclass when no
-        usable answer could be had (not even a stale one).
+        ``json`` is sent as a JSON body, ``form`` as an ``application/x-www-form-urlencoded``
+        one (OAuth token endpoints want that). ``cache_user`` names the caller for
+        operations cached per user; without it such an operation is not cached at all.
+        Raises an ``UpstreamError`` subclass when no usable answer could be had (not even
+        a stale one).
         """
+        if form is not None:
+            json = _Form(form)
         config = self._config  # one snapshot for the whole call (hot reload swaps it)
         policy = config.policy_for(operation)
         cache_policy = policy.cache
@@ -285,8 +291,12 @@ class UpstreamClient:
         json: object,
         headers: Mapping[str, str] | None,
     ) -> ModelT:
-        body = orjson.dumps(json) if json is not None else None
-        send_headers = _headers(headers, has_body=body is not None)
+        if isinstance(json, _Form):
+            body: bytes | None = urlencode(json.fields).encode()
+            send_headers = _headers(headers, content_type=FORM_MEDIA_TYPE)
+        else:
+            body = orjson.dumps(json) if json is not None else None
+            send_headers = _headers(headers, content_type="application/json" if body is not None else None)
         call = _Call(
             operation=operation,
             policy=policy,
@@ -524,10 +534,20 @@ def _cache_outcome(result: CacheResult) -> str:
     return "miss" if result.model is not None else "hit"
 
 
-def _headers(extra: Mapping[str, str] | None, *, has_body: bool) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """A form body on its way to ``_call_upstream`` (which otherwise sends JSON)."""
+
+    fields: Mapping[str, str]
+
+
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+def _headers(extra: Mapping[str, str] | None, *, content_type: str | None) -> dict[str, str]:
     headers = {"Accept": "application/json"}
-    if has_body:
-        headers["Content-Type"] = "application/json"
+    if content_type is not None:
+        headers["Content-Type"] = content_type
     request_id = current_request_id()
     if request_id:
         headers["X-Request-Id"] = request_id

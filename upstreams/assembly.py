@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from shared import Endpoint, ProcessSettings, build_app
 from shared.app import runtime_lifespan
 from shared.auth import DeferredJwks, TokenVerifier
+from shared.auth.middleware import SessionCookies
 from shared.ratelimit import RateLimiter
 from shared.runtime import Runtime
 from shared.telemetry import Telemetry
@@ -37,21 +38,40 @@ def assemble_app(
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     span_exporter: SpanExporter | None = None,
+    sessions: SessionCookies | None = None,
 ) -> Starlette:
-    """The app of ``process``; request state holds ``deps`` (every upstream client) and ``extra_state``."""
+    """The app of ``process``; request state holds ``deps`` (every upstream client),
+    ``identity`` (the identity provider's client), ``verifier`` (bearer
+    tokens' checker), ``sessions`` (browser sessions, when given) and ``extra_state``."""
     specs = registered_upstreams()
     check_upstream_config(settings, specs)  # refuse bad config before serving anything
     limiter = RateLimiter(settings.rate_limit)
     jwks = DeferredJwks()
-    verifier = TokenVerifier(settings.auth, jwks) if settings.auth.mode == "jwt" else None
+    # Bearer tokens are checked in jwt mode; browser sign-in checks its tokens in every mode.
+    token_verifier = TokenVerifier(settings.auth, jwks)
+    verifier = token_verifier if settings.auth.mode == "jwt" else None
 
     def state(runtime: Runtime[Any]) -> dict[str, Any]:
-        jwks.bind(IdentityClient(runtime.upstreams["identity"]).jwks)
-        return {"deps": UpstreamClients.from_runtime(runtime), **(extra_state or {})}
+        identity = IdentityClient(runtime.upstreams["identity"])
+        jwks.bind(identity.jwks)
+        return {
+            "deps": UpstreamClients.from_runtime(runtime),
+            "identity": identity,
+            "verifier": token_verifier,
+            "sessions": sessions.store if sessions is not None else None,
+            **(extra_state or {}),
+        }
 
     telemetry = Telemetry.create(process, version, settings.telemetry, span_exporter)
     lifespan = runtime_lifespan(
-        settings, specs, state, telemetry=telemetry, limiter=limiter, config_path=config_path, environ=environ
+        settings,
+        specs,
+        state,
+        telemetry=telemetry,
+        limiter=limiter,
+        sessions=sessions.store if sessions is not None else None,
+        config_path=config_path,
+        environ=environ,
     )
     return build_app(
         settings=settings,
@@ -61,6 +81,7 @@ def assemble_app(
         telemetry=telemetry,
         limiter=limiter,
         verifier=verifier,
+        sessions=sessions,
         extra_routes=extra_routes,
     )
 

@@ -1,14 +1,22 @@
 """Establishing the caller before any handler runs.
 
-With a bearer token, it must verify (else 401 problem+json with ``WWW-Authenticate``);
-without one the request goes on anonymous, and endpoints that need a caller refuse it
-(``shared.identity.caller_id``). In ``trusted_header`` mode ``X-User-Id`` is taken as is.
+With a bearer token, it must verify (else 401 problem+json with ``WWW-Authenticate``).
+In ``trusted_header`` mode ``X-User-Id`` is taken as is. Where browser sessions are on
+(bff_web), a session cookie names the caller instead: it must name a live session (else
+401), and a state-changing request (POST, PUT, PATCH, DELETE) must also carry the
+session's CSRF token in ``X-CSRF-Token`` (else 403): a cookie alone proves nothing about
+which page sent the request. Without any of these the request goes on anonymous, and
+endpoints that need a caller refuse it (``shared.identity.caller_id``).
 """
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import dataclass
+
+from shared.auth.sessions import SessionStore
 from shared.auth.verifier import TokenVerifier
-from shared.errors import ClientError, Unauthenticated
+from shared.errors import ClientError, Forbidden, Unauthenticated
 from shared.identity import USER_KEY, parse_user_id
 from shared.problems import problem
 from shared.types import ASGIApp, Receive, Scope, Send
@@ -16,10 +24,24 @@ from shared.types import ASGIApp, Receive, Scope, Send
 ADMIN_PREFIX = "/admin/"
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The request's session, for the sign-in routes: ``(session id, Session)``.
+SESSION_KEY = "bff.session"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCookies:
+    """Where sessions are kept and which cookie names them."""
+
+    store: SessionStore
+    cookie_name: str
+
+
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier | None) -> None:
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier | None, sessions: SessionCookies | None = None) -> None:
         self.app = app
         self.verifier = verifier
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The admin API's bearer is admin.token, not a user's JWT; shared.admin checks it.
@@ -43,17 +65,50 @@ class AuthMiddleware:
         headers = dict(scope["headers"])
         if self.verifier is None:  # trusted_header mode
             raw = headers.get(b"x-user-id")
-            if raw is None:
-                return None
+            if raw is not None:
+                return parse_user_id(raw.decode("latin-1"))
+        else:
+            authorization = headers.get(b"authorization")
+            if authorization is not None:
+                scheme, _, token = authorization.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    raise Unauthenticated("use 'Authorization: Bearer <token>'", field="Authorization")
+                return await self.verifier.user_id(token.strip())
+        if self.sessions is not None:
+            return await self._session_user(scope, headers)
+        return None
 
-            return parse_user_id(raw.decode("latin-1"))
-        authorization = headers.get(b"authorization")
-        if authorization is None:
+    async def _session_user(self, scope: Scope, headers: dict[bytes, bytes]) -> int | None:
+        assert self.sessions is not None
+        session_id = cookie_value(headers.get(b"cookie"), self.sessions.cookie_name)
+        if session_id is None:
             return None
-        scheme, _, token = authorization.decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("use 'Authorization: Bearer <token>'", field="Authorization")
-        return await self.verifier.user_id(token.strip())
+        store = self.sessions.store
+        session = await store.get(session_id)
+        if session is None:
+            raise Unauthenticated("the session has ended (expired or logged out): sign in again", field="Cookie")
+        if scope["method"] not in SAFE_METHODS:
+            sent = headers.get(b"x-csrf-token", b"")
+            if not hmac.compare_digest(sent, session.csrf_token.encode()):
+                raise Forbidden(
+                    "a request authenticated by the session cookie must send the session's CSRF token"
+                    " (GET /auth/session) in X-CSRF-Token",
+                    field="X-CSRF-Token",
+                )
+        await store.touch(session_id, session)
+        scope[SESSION_KEY] = (session_id, session)
+        return session.user_id
 
 
-__all__ = ["USER_KEY", "AuthMiddleware"]
+def cookie_value(header: bytes | None, name: str) -> str | None:
+    """The value of cookie ``name`` in a ``Cookie`` header, if it is there."""
+    if not header:
+        return None
+    for pair in header.decode("latin-1").split(";"):
+        key, _, value = pair.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
+
+
+__all__ = ["SESSION_KEY", "USER_KEY", "AuthMiddleware", "SessionCookies", "cookie_value"]

@@ -300,6 +300,11 @@ class ResponseCache:
         await self.store.aclose()
 
     @property
+    def sealer(self) -> Sealer:
+        """The AES-GCM keys of this cache, for other secrets kept in its store (sessions)."""
+        return self._sealer
+
+    @property
     def redis_client(self) -> Redis | None:
         store = self.store.store
         return store.client if isinstance(store, RedisStore) else None

@@ -32,6 +32,7 @@ class CacheStore(Protocol):
     async def pop_tag(self, tag: str) -> list[str]: ...
     async def keys_with_prefix(self, prefix: str) -> list[str]: ...
     async def try_lock(self, key: str, ttl: float) -> bool: ...
+    async def expire(self, key: str, ttl: float) -> bool: ...
     async def unlock(self, key: str) -> None: ...
     async def publish(self, channel: str, message: bytes) -> None: ...
     async def listen(self, channel: str, handler: Handler) -> None: ...
@@ -86,6 +87,10 @@ class MemoryStore:
 
     async def unlock(self, key: str) -> None:
         await self._cache.delete(key)
+
+    async def expire(self, key: str, ttl: float) -> bool:
+        """Give an existing entry a new TTL; ``False`` (and nothing written) if it is gone."""
+        return bool(await self._cache.expire(key, ttl))
 
     async def publish(self, channel: str, message: bytes) -> None:
         for handler in self._handlers.get(channel, []):
@@ -158,6 +163,9 @@ class RedisStore:
 
     async def unlock(self, key: str) -> None:
         await self.client.delete(key)
+
+    async def expire(self, key: str, ttl: float) -> bool:
+        return bool(await self.client.pexpire(key, max(1, int(ttl * 1000))))
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self.client.publish(channel, message)

@@ -16,9 +16,12 @@ from shared.cli import load_process_settings
 from shared.errors import ConfigError
 from shared.process import discover_processes
 from tests.deploy.tools import K8S, OVERLAYS, PROCESSES, REGIONS, Obj, config_file, container, one, pod_spec, render
+from upstreams.registry import registered_upstreams
 
 overlays = pytest.mark.parametrize(("process", "region"), OVERLAYS, ids=[f"{p}-{r}" for p, r in OVERLAYS])
-UPSTREAMS = {"accounts", "catalog", "inventory", "orders", "recommendations"}
+#: Every registered upstream needs production URLs: identity too (its JWKS and token
+#: endpoint), or the process would call the local stand-in's address.
+UPSTREAMS = {spec.name for spec in registered_upstreams()}
 
 
 def pod_environment(objects: tuple[Obj, ...]) -> dict[str, str]:

@@ -28,6 +28,8 @@ async def test_operation_answers_its_response_model(
 ) -> None:
     example = operation.example
     assert example is not None
+    if example.setup is not None:
+        example = await example.setup(upstreams.url(upstream, region))
     transport = AiohttpTransport()
     config = UpstreamConfig.uniform([Region(region, upstreams.url(upstream, region))])
     client = UpstreamClient(upstream, config, transport)
@@ -37,6 +39,7 @@ async def test_operation_answers_its_response_model(
             path_params=example.path_params,
             params=example.params,
             json=example.json,
+            form=example.form,
             headers=dict(example.headers),
             deadline=Deadline.after(5),
         )

@@ -45,6 +45,9 @@ class BrokenStore:
         await self._fail()
         return False
 
+    async def expire(self, key: str, ttl: float) -> bool:
+        raise ConnectionError("down")
+
     async def unlock(self, key: str) -> None:
         await self._fail()
 
