@@ -24,13 +24,11 @@ import argparse
 import contextlib
 import json
 import resource
-import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from harness import (
     BenchError,
@@ -42,16 +40,14 @@ from harness import (
     machine_busy_seconds,
     pinned,
     request_json,
-    require_free_port,
     reset_stats,
     run_wrk,
     set_latency,
-    start,
     upstream_requests,
-    wait_ready,
 )
 from pyspy import start_recording, summarize
 from results import SATURATED_PCT, Run, Summary, machine_facts, progress, run_json, table
+from rounds import exit_on_sigterm, measure_rounds, start_stack
 
 from upstreams.registry import registered_upstreams
 
@@ -187,51 +183,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     standin_urls = sorted({url for spec in registered_upstreams() for url in spec.local_regions.values()})
     wrk = ensure_wrk()
 
-    # SIGTERM unwinds like Ctrl-C does, so the ExitStack below stops every child.
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    exit_on_sigterm()
     try:
-        for port in [int(url.rsplit(":", 1)[1]) for url in standin_urls] + [t.port for t in targets]:
-            require_free_port(port)
         with contextlib.ExitStack() as running:
-            standins = start("standins", pinned(load_cpu, standins_command(args.standins_loop)), {}, args.out)
-            running.callback(standins.stop)
-            children = {}
-            for target in targets:
-                child = start(target.name, pinned(target_cpu, target.command), target.env, args.out)
-                running.callback(child.stop)
-                children[target.name] = child
-            for url in standin_urls:
-                wait_ready(f"{url}/_health", standins)
-                check_round_trip(url)
-            for target in targets:
-                wait_ready(target.url + target.ready_path, children[target.name])
+            standins, children = start_stack(
+                running,
+                targets=targets,
+                standins_command=standins_command(args.standins_loop),
+                standin_urls=standin_urls,
+                pins=(load_cpu, target_cpu),
+                out=args.out,
+                ready_path=lambda target: target.ready_path,
+                check_standin=check_round_trip,
+            )
             set_latency(standin_urls, args.latency_ms)
             tokens = write_tokens(args.out / "tokens.txt")
             check_same_answers([t for t in targets if t.fans_out], tokens)
 
             bench = Bench(args, wrk, load_cpu, standins, children, standin_urls)
-            if args.warmup:
-                print(f"warming up each target for {args.warmup}s ...", flush=True)
-                for target in targets:
-                    bench.load(target, args.warmup)
-            runs = []
-            repeats_left = args.repeat_disturbed
-            for round_no in range(1, args.rounds + 1):
-                for target in targets:
-                    run = bench.measure(target, round_no)
-                    print(progress(run), flush=True)
-                    # On a shared machine other work comes and goes: measure again (a bounded
-                    # number of times, so the benchmark stays bounded) and keep the quietest.
-                    attempts = [run]
-                    while attempts[-1].disturbed and repeats_left > 0:
-                        repeats_left -= 1
-                        print("  disturbed by other work; measuring again", flush=True)
-                        attempts.append(bench.measure(target, round_no))
-                        print(progress(attempts[-1]), flush=True)
-                    runs.append(min(attempts, key=lambda r: r.rest_cpu_s))
+            runs = measure_rounds(
+                targets,
+                rounds=args.rounds,
+                warmup_s=args.warmup,
+                repeat_disturbed=args.repeat_disturbed,
+                load=bench.load,
+                measure=bench.measure,
+                progress=progress,
+            )
             for child in [standins, *children.values()]:
                 child.check_alive()
             burst = None
