@@ -2,11 +2,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff_mobile.deps import deps_of
-from bff_mobile.routes.params import USER_ID
 from bff_mobile.schemas import Home
 from bff_mobile.screens.home import home_screen
 from shared import Endpoint, json_with_etag
 from shared.identity import caller_id
+from shared.params import USER_ID
 
 
 async def get_home(request: Request) -> Response:

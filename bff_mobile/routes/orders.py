@@ -4,13 +4,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff_mobile.deps import deps_of
-from bff_mobile.routes.params import USER_ID
 from bff_mobile.schemas import NewOrderRequest, OrderDetail, OrderList
 from bff_mobile.screens.orders import order_detail, order_list, place_order
 from shared import BadRequest, Endpoint, JSONResponse, Param, json_with_etag
 from shared.cursor import decode_cursor
 from shared.identity import caller_id
 from shared.inputs import idempotency_key, json_body, query_int
+from shared.params import PAGE_CURSOR, PAGE_LIMIT, USER_ID
 
 _ORDER_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 _ORDER_ID = re.compile(_ORDER_ID_PATTERN)
@@ -53,17 +53,7 @@ ENDPOINTS = [
         summary="The caller's orders, newest first, paged by an opaque cursor",
         response=OrderList,
         operation_id="listOrders",
-        params=[
-            USER_ID,
-            Param(
-                "limit",
-                "query",
-                {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
-                "Page size",
-                allow_empty=True,
-            ),
-            Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page", allow_empty=True),
-        ],
+        params=[USER_ID, PAGE_LIMIT, PAGE_CURSOR],
         errors=[401, 422, 502, 503, 504],
         tags=["orders"],
     ),

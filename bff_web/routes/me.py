@@ -2,11 +2,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff_web.deps import deps_of
-from bff_web.routes.orders import USER_ID
 from bff_web.schemas import Profile
 from bff_web.screens.profile import profile
 from shared import Endpoint, json_with_etag
 from shared.identity import caller_id
+from shared.params import USER_ID
 
 
 async def get_me(request: Request) -> Response:

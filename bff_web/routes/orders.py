@@ -4,14 +4,11 @@ from starlette.responses import Response
 from bff_web.deps import deps_of
 from bff_web.schemas import OrdersPage
 from bff_web.screens.orders import orders_page
-from shared import Endpoint, Param, json_with_etag
+from shared import Endpoint, json_with_etag
 from shared.cursor import decode_cursor
-from shared.identity import USER_ID_MAX, caller_id
+from shared.identity import caller_id
 from shared.inputs import query_int
-
-USER_ID = Param(
-    "X-User-Id", "header", {"type": "integer", "minimum": 1, "maximum": USER_ID_MAX}, "The calling user", required=True
-)
+from shared.params import PAGE_CURSOR, PAGE_LIMIT, USER_ID
 
 
 async def list_orders(request: Request) -> Response:
@@ -31,17 +28,7 @@ ENDPOINTS = [
         summary="The caller's orders with their lines and products, newest first, paged by cursor",
         response=OrdersPage,
         operation_id="listOrders",
-        params=[
-            USER_ID,
-            Param(
-                "limit",
-                "query",
-                {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
-                "Page size",
-                allow_empty=True,
-            ),
-            Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page", allow_empty=True),
-        ],
+        params=[USER_ID, PAGE_LIMIT, PAGE_CURSOR],
         errors=[401, 422, 502, 503, 504],
         tags=["orders"],
     )
