@@ -43,6 +43,9 @@ def render_config(routes: list[Route], admin_socket: Path, host: str = "127.0.0.
         "    timeout server 30s",
         # Below the BFF's keep-alive (75 s): the gateway closes idle connections first.
         "    timeout http-keep-alive 30s",
+        # A health check answered late is not a dead server: a busy process may take a
+        # moment to answer /readyz (without this the check's timeout is `inter`, 300 ms).
+        "    timeout check 1s",
         "    retries 2",
         "    option redispatch 1",
         "    retry-on conn-failure empty-response response-timeout",
@@ -127,8 +130,14 @@ class Gateway:
         """Send ``canary_percent`` of new requests to the canary, the rest to stable."""
         if not 0 <= canary_percent <= 100:
             raise ValueError(f"canary weight must be 0..100, got {canary_percent}")
-        self.command(f"set weight {route}/canary {canary_percent}")
-        self.command(f"set weight {route}/stable {100 - canary_percent}")
+        # Two commands, so raise one weight before lowering the other: the other order
+        # leaves a moment with both at 0 (moving traffic back to stable, canary first),
+        # in which HAProxy answers 503 "no server is available".
+        new = {"canary": canary_percent, "stable": 100 - canary_percent}
+        current = self.weights(route)
+        order = sorted(new, key=lambda server: new[server] <= current.get(server, 0))
+        for server in order:
+            self.command(f"set weight {route}/{server} {new[server]}")
 
     def weights(self, route: str) -> dict[str, int]:
         result = {}

@@ -163,3 +163,28 @@ def test_judge_fails_a_canary_with_more_errors() -> None:
     )
     assert judge(bad, ok, RolloutPolicy(min_requests=50))[0] == "fail"
     assert judge(ok, ok, RolloutPolicy(min_requests=50))[0] == "pass"
+
+
+class RecordingGateway(Gateway):
+    """The runtime API replaced by a record of weights, to watch every state in between."""
+
+    def __init__(self, stable: int, canary: int) -> None:
+        self.state = {"stable": stable, "canary": canary}
+        self.seen: list[dict[str, int]] = []
+
+    def command(self, line: str) -> str:
+        verb, _, rest = line.partition(" weight ")
+        server = rest.split()[0].split("/")[1]
+        if verb == "set":
+            self.state[server] = int(rest.split()[1])
+            self.seen.append(dict(self.state))
+            return ""
+        return f"{self.state[server]} (initial 0)\n"
+
+
+@pytest.mark.parametrize(("start", "percent"), [((0, 100), 0), ((100, 0), 100), ((95, 5), 25), ((50, 50), 5)])
+def test_shifting_weights_never_leaves_both_servers_at_zero(start: tuple[int, int], percent: int) -> None:
+    gateway = RecordingGateway(*start)
+    gateway.set_weights("mobile", percent)
+    assert gateway.state == {"stable": 100 - percent, "canary": percent}
+    assert all(state["stable"] + state["canary"] > 0 for state in gateway.seen), gateway.seen
