@@ -13,10 +13,12 @@ import re
 import sys
 import threading
 import time
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 import orjson
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 
 from shared.middleware.request_id import current_request_id
 
@@ -57,20 +59,28 @@ def _entry(ts: str, level: str, logger: str, msg: str) -> dict[str, Any]:
         entry["request_id"] = request_id
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
-        entry["trace_id"], entry["span_id"] = _hex_ids(context.trace_id, context.span_id)
+        entry["trace_id"], entry["span_id"] = _hex_ids(context)
     return entry
 
 
-# The lines of one request share its span: format its ids once, not once per line.
-_last_ids: tuple[int, int, str, str] = (0, 0, "", "")
+# A request's lines share its span: its ids are formatted once per request, in the
+# request's own context (a process-wide cache would thrash between concurrent requests).
+_request_ids: ContextVar[tuple[SpanContext, str, str] | None] = ContextVar("log_span_ids", default=None)
 
 
-def _hex_ids(trace_id: int, span_id: int) -> tuple[str, str]:
-    global _last_ids  # a one-entry cache, replaced whole (thread-safe)
-    last = _last_ids
-    if last[0] != trace_id or last[1] != span_id:
-        last = _last_ids = (trace_id, span_id, format(trace_id, "032x"), format(span_id, "016x"))
-    return last[2], last[3]
+def bind_log_span(context: SpanContext) -> None:
+    """Format ``context``'s ids for every log line of the request being served (call it
+    before the request starts tasks: they inherit it)."""
+    _request_ids.set((context, format(context.trace_id, "032x"), format(context.span_id, "016x")))
+
+
+def _hex_ids(context: SpanContext) -> tuple[str, str]:
+    known = _request_ids.get()
+    if known is not None and known[0] is context:
+        return known[1], known[2]
+    ids = (context, format(context.trace_id, "032x"), format(context.span_id, "016x"))
+    _request_ids.set(ids)  # lasts as long as the context it is set in: the request's
+    return ids[1], ids[2]
 
 
 class JsonFormatter(logging.Formatter):
@@ -209,4 +219,4 @@ def configure_logging(level: str, json_lines: bool = True, flush_seconds: float 
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-__all__ = ["BufferedLineHandler", "HotLog", "JsonFormatter", "configure_logging", "redact"]
+__all__ = ["BufferedLineHandler", "HotLog", "JsonFormatter", "bind_log_span", "configure_logging", "redact"]

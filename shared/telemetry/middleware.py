@@ -10,7 +10,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.routing import BaseRoute
 
-from shared.telemetry.logs import HotLog
+from shared.telemetry.logs import HotLog, bind_log_span
 from shared.telemetry.metrics import Metrics
 from shared.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,6 +58,7 @@ class TelemetryMiddleware:
             parent = propagate.extract(carrier)
             span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
             token = context.attach(trace.set_span_in_context(span, parent))
+            bind_log_span(span.get_span_context())
         try:
             await self.app(scope, receive, send_with_status)
         finally:
