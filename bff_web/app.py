@@ -15,6 +15,7 @@ from bff_web.graphql.persisted import PersistedQueries
 from bff_web.pii import exposures
 from bff_web.routes import ENDPOINTS
 from bff_web.routes.auth import ROUTES as AUTH_ROUTES
+from bff_web.routes.auth import SIGN_IN_PATHS
 from bff_web.settings import WebSettings
 from shared import ProcessSpec, build_openapi
 from shared.auth.middleware import SessionCookies
@@ -47,7 +48,13 @@ def create_app(
             max_age_seconds=settings.sessions.max_age_seconds,
             timeout=settings.sessions.store_timeout_seconds,
         )
-        sessions = SessionCookies(store, settings.sessions.cookie_name)
+        sessions = SessionCookies(
+            store,
+            settings.sessions.cookie_name,
+            secure=settings.sessions.cookie_secure,
+            same_site=settings.sessions.same_site,
+            sign_in_paths=SIGN_IN_PATHS,
+        )
         routes += AUTH_ROUTES
     return assemble_app(
         process="bff_web",

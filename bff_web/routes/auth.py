@@ -11,7 +11,9 @@
     POST /auth/logout-all                               ends every session of the user
 
 The session lives in the shared store (``shared.auth.sessions``); the cookie holds only
-its random id: HttpOnly, Secure, SameSite, ``__Host-`` prefixed.
+its random id: HttpOnly, Secure, SameSite, ``__Host-`` prefixed. A second, short-lived
+cookie (``<cookie_name>-login``) ties a sign-in's callback to the browser that started
+it, so nobody can slip their own sign-in into someone else's browser (login CSRF).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from starlette.routing import Route
 from bff_web.settings import SessionSettings, WebSettings
 from shared.auth import TokenVerifier
 from shared.auth.middleware import SESSION_KEY
-from shared.auth.sessions import LoginState, Session, SessionStore
+from shared.auth.sessions import LoginState, Session, SessionStore, digest
 from shared.deadline import Deadline
 from shared.errors import BadRequest, Unauthenticated, UpstreamRejected
 from shared.responses import JSONResponse
@@ -37,6 +39,8 @@ from upstreams.identity import IdentityClient
 from upstreams.identity.pkce import new_verifier, pkce_challenge
 
 NO_STORE = {"Cache-Control": "no-store"}
+#: Where the session cookie is not read (an ended session must not stop a new sign-in).
+SIGN_IN_PATHS = frozenset({"/auth/login", "/auth/callback"})
 
 
 def _settings(request: Request) -> SessionSettings:
@@ -54,8 +58,9 @@ async def login(request: Request) -> Response:
     return_to = request.query_params.get("return_to") or settings.post_login_path
     if not return_to.startswith("/") or return_to.startswith("//") or "\\" in return_to:
         raise BadRequest("'return_to' must be a path on this site, e.g. /orders", field="return_to")
-    state, verifier = secrets.token_urlsafe(32), new_verifier()
-    await _store(request).start_login(state, LoginState(verifier, return_to), settings.login_timeout_seconds)
+    state, verifier, browser = secrets.token_urlsafe(32), new_verifier(), secrets.token_urlsafe(32)
+    login_state = LoginState(verifier, return_to, browser=digest(browser))
+    await _store(request).start_login(state, login_state, settings.login_timeout_seconds)
     query = {
         "response_type": "code",
         "client_id": settings.client_id,
@@ -68,7 +73,17 @@ async def login(request: Request) -> Response:
     hint = request.query_params.get("login_hint")
     if hint:
         query["login_hint"] = hint
-    return RedirectResponse(f"{settings.authorize_url}?{urlencode(query)}", status_code=302, headers=NO_STORE)
+    response = RedirectResponse(f"{settings.authorize_url}?{urlencode(query)}", status_code=302, headers=NO_STORE)
+    response.set_cookie(
+        login_cookie_name(settings),
+        browser,
+        max_age=int(settings.login_timeout_seconds),
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",  # sent on the provider's redirect back (a cross-site top-level GET)
+    )
+    return response
 
 
 async def callback(request: Request) -> Response:
@@ -81,6 +96,11 @@ async def callback(request: Request) -> Response:
     started = await store.finish_login(state)
     if started is None:
         raise BadRequest("unknown, expired or already used sign-in: start again at /auth/login", field="state")
+    if not started.started_in(request.cookies.get(login_cookie_name(settings))):
+        raise BadRequest(
+            "this sign-in was started in another browser, or its cookie expired: start again at /auth/login",
+            field="state",
+        )
     identity: IdentityClient = request.state.identity
     try:
         token = await identity.exchange_code(
@@ -95,8 +115,14 @@ async def callback(request: Request) -> Response:
     verifier: TokenVerifier = request.state.verifier
     user_id = await verifier.user_id(token.access_token)
     session_id, session = await store.create(user_id, token.access_token, token.expires_in)
+    previous = request.cookies.get(settings.cookie_name)
+    if previous:
+        await store.delete(previous)  # a new sign-in replaces this browser's session: one live id per browser
     response = RedirectResponse(started.return_to, status_code=303, headers=NO_STORE)
     _set_cookie(response, settings, session_id, session)
+    response.delete_cookie(
+        login_cookie_name(settings), path="/", secure=settings.cookie_secure, httponly=True, samesite="lax"
+    )
     return response
 
 
@@ -126,6 +152,11 @@ def _session(request: Request) -> tuple[str, Session]:
     if found is None:
         raise Unauthenticated("no browser session: sign in at /auth/login", field="Cookie")
     return found
+
+
+def login_cookie_name(settings: SessionSettings) -> str:
+    """The cookie that ties a sign-in's callback to the browser that started it."""
+    return f"{settings.cookie_name}-login"
 
 
 def _describe(session: Session) -> dict[str, Any]:
@@ -162,4 +193,4 @@ ROUTES = [
     Route("/auth/logout-all", logout_all, methods=["POST"]),
 ]
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "SIGN_IN_PATHS", "login_cookie_name"]

@@ -5,20 +5,26 @@ In ``trusted_header`` mode ``X-User-Id`` is taken as is. Where browser sessions 
 (bff_web), a session cookie names the caller instead: it must name a live session (else
 401), and a state-changing request (POST, PUT, PATCH, DELETE) must also carry the
 session's CSRF token in ``X-CSRF-Token`` (else 403): a cookie alone proves nothing about
-which page sent the request. Without any of these the request goes on anonymous, and
-endpoints that need a caller refuse it (``shared.identity.caller_id``).
+which page sent the request. A dead session's 401 also clears the cookie, and the sign-in
+paths do not read it at all, so a browser holding an ended session can always sign in
+again. Without any of these the request goes on anonymous, and endpoints that need a
+caller refuse it (``shared.identity.caller_id``).
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 from shared.auth.sessions import SessionStore
 from shared.auth.verifier import TokenVerifier
-from shared.errors import ClientError, Forbidden, Unauthenticated
+from shared.errors import ClientError, Forbidden, Unauthenticated, UpstreamError
 from shared.identity import USER_KEY, parse_user_id
-from shared.problems import problem
+from shared.problems import problem, upstream_error
 from shared.types import ASGIApp, Receive, Scope, Send
 
 ADMIN_PREFIX = "/admin/"
@@ -27,14 +33,25 @@ ADMIN_PREFIX = "/admin/"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The request's session, for the sign-in routes: ``(session id, Session)``.
 SESSION_KEY = "bff.session"
+#: The ``field`` of a problem about the session cookie.
+COOKIE_FIELD = "Cookie"
 
 
 @dataclass(frozen=True, slots=True)
 class SessionCookies:
-    """Where sessions are kept and which cookie names them."""
+    """Where sessions are kept, which cookie names them (and its attributes, which a
+    browser needs repeated to accept the cookie's removal), and the sign-in paths, where
+    the cookie is not read: signing in again must work with an ended session's cookie."""
 
     store: SessionStore
     cookie_name: str
+    secure: bool = True
+    same_site: Literal["lax", "strict"] = "lax"
+    sign_in_paths: frozenset[str] = frozenset()
+
+    def clear(self, response: Response) -> None:
+        """Make the browser drop the session cookie."""
+        response.delete_cookie(self.cookie_name, path="/", secure=self.secure, httponly=True, samesite=self.same_site)
 
 
 class AuthMiddleware:
@@ -51,11 +68,18 @@ class AuthMiddleware:
         try:
             user = await self._user(scope)
         except ClientError as exc:
-            headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+            dead_session = exc.status == 401 and exc.field == COOKIE_FIELD
+            bearer_refused = exc.status == 401 and not dead_session
+            headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if bearer_refused else None
             response = problem(
                 exc.status, exc.type_slug, exc.title, exc.detail, extra={"field": exc.field}, headers=headers
             )
+            if dead_session and self.sessions is not None:
+                self.sessions.clear(response)
             await response(scope, receive, send)
+            return
+        except UpstreamError as exc:  # the session store failed: 503, as from a handler (not a 500)
+            await (await upstream_error(Request(scope, receive), exc))(scope, receive, send)
             return
         if user is not None:
             scope[USER_KEY] = user
@@ -74,7 +98,7 @@ class AuthMiddleware:
                 if scheme.lower() != "bearer" or not token:
                     raise Unauthenticated("use 'Authorization: Bearer <token>'", field="Authorization")
                 return await self.verifier.user_id(token.strip())
-        if self.sessions is not None:
+        if self.sessions is not None and scope["path"] not in self.sessions.sign_in_paths:
             return await self._session_user(scope, headers)
         return None
 
@@ -86,7 +110,7 @@ class AuthMiddleware:
         store = self.sessions.store
         session = await store.get(session_id)
         if session is None:
-            raise Unauthenticated("the session has ended (expired or logged out): sign in again", field="Cookie")
+            raise Unauthenticated("the session has ended (expired or logged out): sign in again", field=COOKIE_FIELD)
         if scope["method"] not in SAFE_METHODS:
             sent = headers.get(b"x-csrf-token", b"")
             if not hmac.compare_digest(sent, session.csrf_token.encode()):
@@ -111,4 +135,4 @@ def cookie_value(header: bytes | None, name: str) -> str | None:
     return None
 
 
-__all__ = ["SESSION_KEY", "USER_KEY", "AuthMiddleware", "SessionCookies", "cookie_value"]
+__all__ = ["COOKIE_FIELD", "SESSION_KEY", "USER_KEY", "AuthMiddleware", "SessionCookies", "cookie_value"]

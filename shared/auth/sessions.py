@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,13 @@ class LoginState:
 
     verifier: str
     return_to: str
+    #: Digest of the value of the login cookie set in the browser that started the
+    #: login: the callback must come from that browser (no login CSRF, RFC 6749 §10.12).
+    browser: str
+
+    def started_in(self, browser_secret: str | None) -> bool:
+        """Whether the login cookie ``browser_secret`` is the one this login set."""
+        return browser_secret is not None and hmac.compare_digest(self.browser, digest(browser_secret))
 
 
 class SessionStore:
@@ -153,7 +161,7 @@ class SessionStore:
 
     async def start_login(self, state: str, login: LoginState, ttl: float) -> None:
         store, _, _ = self._bound()
-        value = orjson.dumps({"verifier": login.verifier, "return_to": login.return_to})
+        value = orjson.dumps({"verifier": login.verifier, "return_to": login.return_to, "browser": login.browser})
         await self._run("login", store.set(self._login_key(state), value, ttl, []))
 
     async def finish_login(self, state: str) -> LoginState | None:
@@ -165,7 +173,9 @@ class SessionStore:
             return None  # another callback took it first
         try:
             record = orjson.loads(raw)
-            return LoginState(verifier=str(record["verifier"]), return_to=str(record["return_to"]))
+            return LoginState(
+                verifier=str(record["verifier"]), return_to=str(record["return_to"]), browser=str(record["browser"])
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return None
 
@@ -174,11 +184,11 @@ class SessionStore:
 
     def _key(self, session_id: str) -> str:
         _, keys, _ = self._bound()
-        return f"{keys.prefix}:session:{_digest(session_id)}"
+        return f"{keys.prefix}:session:{digest(session_id)}"
 
     def _login_key(self, state: str) -> str:
         _, keys, _ = self._bound()
-        return f"{keys.prefix}:login:{_digest(state)}"
+        return f"{keys.prefix}:login:{digest(state)}"
 
     def _bound(self) -> tuple[CacheStore, CacheKeys, Sealer]:
         if self._store is None or self._keys is None or self._sealer is None:
@@ -195,7 +205,8 @@ class SessionStore:
             raise UpstreamUnavailable("sessions", what, f"session store failed: {type(exc).__name__}") from exc
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
+    """What the store keeps of a secret the browser holds (sha256 hex): never the secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -205,4 +216,4 @@ def _user_entity(user_id: int) -> str:
 
 SessionLookup = Callable[[str], Awaitable[Session | None]]
 
-__all__ = ["HOST_PREFIX", "LoginState", "Session", "SessionLookup", "SessionStore"]
+__all__ = ["HOST_PREFIX", "LoginState", "Session", "SessionLookup", "SessionStore", "digest"]

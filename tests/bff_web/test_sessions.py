@@ -22,6 +22,7 @@ from tests.support import Standins, serve_web, web_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 COOKIE = "__Host-bff_session"
+LOGIN_COOKIE = f"{COOKIE}-login"
 #: bff_web's state-changing requests are GraphQL POSTs: a cookie alone must not run them.
 QUERY = {"query": "{ viewer { profile { name } } }"}
 
@@ -72,20 +73,49 @@ def replicas(upstreams: Standins, prefix: str) -> Iterator[tuple[str, str]]:
         yield first, second
 
 
-async def sign_in(base_url: str, user: int, return_to: str = "/orders") -> tuple[str, httpx.Response]:
-    """Follow the sign-in as a browser would; returns the session id and the callback's answer."""
-    async with httpx.AsyncClient(timeout=10) as browser:
-        started = await browser.get(f"{base_url}/auth/login", params={"return_to": return_to, "login_hint": user})
-        assert started.status_code == 302, started.text
-        approved = await browser.get(started.headers["location"])  # the identity provider
-        assert approved.status_code == 302, approved.text
-        answer = parse_qs(urlsplit(approved.headers["location"]).query)
-        done = await browser.get(
-            f"{base_url}/auth/callback", params={"code": answer["code"][0], "state": answer["state"][0]}
-        )
+def set_cookie(answer: httpx.Response, name: str) -> str | None:
+    """The ``Set-Cookie`` line of ``answer`` for cookie ``name``."""
+    return next((line for line in answer.headers.get_list("set-cookie") if line.startswith(f"{name}=")), None)
+
+
+def cookie_set(answer: httpx.Response, name: str) -> str:
+    """The value ``answer`` gives cookie ``name`` ("" when it sets none)."""
+    line = set_cookie(answer, name)
+    if line is None:
+        return ""
     cookie = SimpleCookie()
-    cookie.load(done.headers.get("set-cookie", ""))
-    return (cookie[COOKIE].value if COOKIE in cookie else ""), done
+    cookie.load(line)
+    return cookie[name].value
+
+
+def cookies(**values: str) -> dict[str, str]:
+    """A ``Cookie`` header, sent by hand: httpx keeps Secure cookies off plain http, as it should."""
+    return {"Cookie": "; ".join(f"{name}={value}" for name, value in values.items() if value)}
+
+
+async def start_sign_in(browser: httpx.AsyncClient, base_url: str, user: int, **params: Any) -> dict[str, str]:
+    """/auth/login, then the identity provider: the callback's parameters, and the login cookie."""
+    started = await browser.get(f"{base_url}/auth/login", params={"login_hint": user, **params})
+    assert started.status_code == 302, started.text
+    approved = await browser.get(started.headers["location"])  # the identity provider
+    assert approved.status_code == 302, approved.text
+    answer = parse_qs(urlsplit(approved.headers["location"]).query)
+    return {"code": answer["code"][0], "state": answer["state"][0], "login": cookie_set(started, LOGIN_COOKIE)}
+
+
+async def sign_in(
+    base_url: str, user: int, return_to: str = "/orders", session: str = ""
+) -> tuple[str, httpx.Response]:
+    """Follow the sign-in as a browser would (holding ``session`` already, if given);
+    returns the new session id and the callback's answer."""
+    async with httpx.AsyncClient(timeout=10) as browser:
+        flow = await start_sign_in(browser, base_url, user, return_to=return_to)
+        done = await browser.get(
+            f"{base_url}/auth/callback",
+            params={"code": flow["code"], "state": flow["state"]},
+            headers=cookies(**{COOKIE: session, LOGIN_COOKIE: flow["login"]}),
+        )
+    return cookie_set(done, COOKIE), done
 
 
 def as_browser(base_url: str, session_id: str) -> httpx.AsyncClient:
@@ -105,7 +135,7 @@ async def test_sign_in_sets_a_host_only_httponly_secure_samesite_cookie(replicas
     assert done.status_code == 303
     assert done.headers["location"] == "/orders"
     assert done.headers["cache-control"] == "no-store"
-    attributes = [part.strip().lower() for part in done.headers["set-cookie"].split(";")]
+    attributes = [part.strip().lower() for part in (set_cookie(done, COOKIE) or "").split(";")]
     assert attributes[0] == f"{COOKIE.lower()}={session_id.lower()}"
     assert {"httponly", "secure", "path=/", "samesite=lax"} <= set(attributes)
     assert not any(part.startswith("domain=") for part in attributes)
@@ -193,13 +223,11 @@ async def test_a_session_gone_from_the_store_is_refused(upstreams: Standins, pre
 async def test_a_sign_in_state_works_once(replicas: tuple[str, str]) -> None:
     first, _ = replicas
     async with httpx.AsyncClient(timeout=10) as browser:
-        started = await browser.get(f"{first}/auth/login", params={"login_hint": 14})
-        approved = await browser.get(started.headers["location"])
-        answer = parse_qs(urlsplit(approved.headers["location"]).query)
-        params = {"code": answer["code"][0], "state": answer["state"][0]}
-        assert (await browser.get(f"{first}/auth/callback", params=params)).status_code == 303
-        replayed = await browser.get(f"{first}/auth/callback", params=params)
-        forged = await browser.get(f"{first}/auth/callback", params={"code": "x", "state": "made-up"})
+        flow = await start_sign_in(browser, first, 14)
+        params, login = {"code": flow["code"], "state": flow["state"]}, cookies(**{LOGIN_COOKIE: flow["login"]})
+        assert (await browser.get(f"{first}/auth/callback", params=params, headers=login)).status_code == 303
+        replayed = await browser.get(f"{first}/auth/callback", params=params, headers=login)
+        forged = await browser.get(f"{first}/auth/callback", params={"code": "x", "state": "made-up"}, headers=login)
     assert replayed.status_code == 400 and replayed.json()["field"] == "state"
     assert forged.status_code == 400
 
@@ -238,3 +266,84 @@ async def test_neither_the_session_id_nor_the_access_token_is_stored_in_the_clea
 async def test_a_bearer_token_still_works_beside_sessions(web: httpx.AsyncClient) -> None:
     answer = await web.get("/v1/me", headers={"X-User-Id": "7"})
     assert answer.status_code == 200
+
+
+async def test_a_sign_in_finishes_only_in_the_browser_that_started_it(replicas: tuple[str, str]) -> None:
+    first, _ = replicas
+    async with httpx.AsyncClient(timeout=10) as attacker:
+        flow = await start_sign_in(attacker, first, 16)  # the attacker signs in as themselves …
+        params = {"code": flow["code"], "state": flow["state"]}
+        # … and has a victim's browser, which lacks the login cookie, open the callback.
+        victim = await attacker.get(f"{first}/auth/callback", params=params)
+        other_browser = await attacker.get(
+            f"{first}/auth/callback", params=params, headers=cookies(**{LOGIN_COOKIE: "someone-elses"})
+        )
+    for answer in (victim, other_browser):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["field"] == "state"
+        assert set_cookie(answer, COOKIE) is None
+
+
+async def test_the_login_cookie_is_short_lived_httponly_and_cleared_by_the_callback(replicas: tuple[str, str]) -> None:
+    first, _ = replicas
+    async with httpx.AsyncClient(timeout=10) as browser:
+        started = await browser.get(f"{first}/auth/login", params={"login_hint": 17})
+    attributes = [part.strip().lower() for part in (set_cookie(started, LOGIN_COOKIE) or "").split(";")]
+    assert {"httponly", "secure", "path=/", "samesite=lax", "max-age=600"} <= set(attributes)
+    _, done = await sign_in(first, 17)
+    assert "max-age=0" in (set_cookie(done, LOGIN_COOKIE) or "").lower()
+
+
+async def test_an_ended_session_is_told_to_drop_its_cookie_and_can_sign_in_again(replicas: tuple[str, str]) -> None:
+    first, _ = replicas
+    ended, _ = await sign_in(first, 18)
+    async with as_browser(first, ended) as browser:
+        token = await csrf_token(browser)
+        assert (await browser.post("/auth/logout", headers={"X-CSRF-Token": token})).status_code == 204
+        refused = await browser.get("/v1/products/42")
+        started = await browser.get("/auth/login", params={"login_hint": 18})
+    assert refused.status_code == 401
+    assert "www-authenticate" not in refused.headers  # not a bearer token's failure
+    assert "max-age=0" in (set_cookie(refused, COOKIE) or "").lower()
+    assert started.status_code == 302  # the stale cookie does not stand in the way
+    fresh, done = await sign_in(first, 18, session=ended)
+    assert done.status_code == 303 and fresh and fresh != ended
+
+
+async def test_signing_in_again_ends_the_browsers_previous_session(replicas: tuple[str, str]) -> None:
+    first, _ = replicas
+    before, _ = await sign_in(first, 19)
+    after, _ = await sign_in(first, 19, session=before)
+    async with as_browser(first, before) as old, as_browser(first, after) as new:
+        assert (await old.get("/v1/me")).status_code == 401
+        assert (await new.get("/v1/me")).status_code == 200
+
+
+async def test_the_idle_timeout_is_the_sessions_ttl_in_redis(upstreams: Standins, prefix: str) -> None:
+    with serve_web(_config(upstreams, prefix, idle_seconds=120)) as url:
+        await sign_in(url, 20)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        [key] = list(client.scan_iter(match=f"{prefix}:session:*"))
+        assert 0 < client.pttl(key) <= 120_000
+    finally:
+        client.close()
+
+
+async def test_a_failing_session_store_is_503_not_a_logout(upstreams: Standins, prefix: str) -> None:
+    settings = _config(upstreams, prefix, store_timeout_seconds=0.5)
+    with serve_web(settings) as url:
+        session_id, _ = await sign_in(url, 21)
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            [key] = list(client.scan_iter(match=f"{prefix}:session:*"))
+            client.delete(key)
+            client.rpush(key, b"not a session")  # the store answers with an error (WRONGTYPE)
+            async with as_browser(url, session_id) as browser:
+                answer = await browser.get("/v1/me")
+        finally:
+            client.delete(key)
+            client.close()
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert set_cookie(answer, COOKIE) is None  # the browser keeps its cookie

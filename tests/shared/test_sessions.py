@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.auth.sessions import LoginState, SessionStore
+from shared.auth.sessions import LoginState, SessionStore, digest
 from shared.cache.keys import CacheKeys
 from shared.cache.sealing import Sealer
 from shared.cache.stores import MemoryStore
@@ -56,9 +56,17 @@ async def test_the_access_token_comes_back_only_through_the_session() -> None:
 
 async def test_a_login_state_is_good_once() -> None:
     sessions = store(Clock())
-    await sessions.start_login("state-1", LoginState("verifier", "/orders"), ttl=60)
-    assert await sessions.finish_login("state-1") == LoginState("verifier", "/orders")
+    started = LoginState("verifier", "/orders", browser=digest("login-cookie"))
+    await sessions.start_login("state-1", started, ttl=60)
+    assert await sessions.finish_login("state-1") == started
     assert await sessions.finish_login("state-1") is None
+
+
+def test_a_login_finishes_only_with_the_cookie_that_started_it() -> None:
+    started = LoginState("verifier", "/orders", browser=digest("login-cookie"))
+    assert started.started_in("login-cookie")
+    assert not started.started_in("another-cookie")
+    assert not started.started_in(None)
 
 
 async def test_a_failing_store_is_an_unavailable_dependency_not_a_logout() -> None:
