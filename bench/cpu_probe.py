@@ -6,14 +6,15 @@ each variant's app runs here, driven through ASGI directly (no sockets on the in
 side, real aiohttp upstream calls), ``CONCURRENCY`` requests at a time. CPU time of
 this process only is counted, so the stand-ins and other work do not blur it::
 
-    .venv/bin/python bench/cpu_probe.py                      # every variant, 3 rounds
-    .venv/bin/python bench/cpu_probe.py --variants reference no-telemetry --requests 4000
+    .venv/bin/python bench/cpu_probe.py                      # every variant, 30 rounds of 300
+    .venv/bin/python bench/cpu_probe.py --variants reference no-telemetry --rounds 60
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import statistics
@@ -108,28 +109,68 @@ async def drive(app: Any, requests: int, user_offset: int) -> float:
 app_state: dict[str, Any] = {}
 
 
-async def measure(settings: MobileSettings, requests: int, offset: int) -> float:
-    logging.getLogger().setLevel(settings.log_level.upper())
-    app = create_app(settings, None, environ={})
-    lifespan_state: dict[str, Any] = {}
-    async with app.router.lifespan_context(app) as state:
-        lifespan_state.update(state or {})
-        app_state.clear()
-        app_state.update(lifespan_state)
-        await drive(app, min(500, requests), offset)  # warm-up: connections, code paths
-        gc.collect()
-        return await drive(app, requests, offset + 500)
+async def measure(
+    chosen: dict[str, MobileSettings], requests: int, rounds: int, calls: dict[str, tuple[float, float]] | None = None
+) -> dict[str, list[float]]:
+    """Every variant's app is up at once and they take turns, ``requests`` each per round:
+    the machine's slow drifts (other tenants, frequency) then fall on all of them alike."""
+    costs: dict[str, list[float]] = {name: [] for name in chosen}
+    async with contextlib.AsyncExitStack() as running:
+        apps: dict[str, tuple[Any, dict[str, Any]]] = {}
+        for name, settings in chosen.items():
+            app = create_app(settings, None, environ={})
+            state = await running.enter_async_context(app.router.lifespan_context(app))
+            apps[name] = (app, dict(state or {}))
+        for round_number in range(rounds + 1):  # round 0 warms up: connections, code paths
+            for name, (app, state) in apps.items():
+                logging.getLogger().setLevel(chosen[name].log_level.upper())
+                app_state.clear()
+                app_state.update(state)
+                cost = await drive(app, requests, round_number * 7919)
+                if round_number:
+                    costs[name].append(cost)
+                    print(f"round {round_number} {name:14s} {cost * 1e6:7.1f} us/request", flush=True)
+            gc.collect()
+        if calls is not None:
+            for name, (app, state) in apps.items():
+                logging.getLogger().setLevel(chosen[name].log_level.upper())
+                app_state.clear()
+                app_state.update(state)
+                calls[name] = await count_calls(app, CALL_COUNT_REQUESTS)
+    return costs
+
+
+CALL_COUNT_REQUESTS = 200
+
+
+async def count_calls(app: Any, requests: int) -> tuple[float, float]:
+    """Python and C function calls per request: no noise, unlike time, so a change that
+    should cost less shows even on a busy machine (though a call is not a fixed cost)."""
+    counts = {"call": 0, "c_call": 0}
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event in counts:
+            counts[event] += 1
+
+    sys.setprofile(profile)
+    try:
+        await drive(app, requests, 0)
+    finally:
+        sys.setprofile(None)
+    return counts["call"] / requests, counts["c_call"] / requests
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+")
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=300, help="requests per variant per round")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--count-calls", action="store_true", help="also count function calls per request")
     parser.add_argument("--log", default="bench/out/cpu_probe.log", help="where the log lines go")
     args = parser.parse_args(argv)
     # Log as `bff serve` does, into a file: the lines cost what they cost in production.
     configure_logging("info", flush_seconds=MobileSettings().telemetry.log_flush_seconds)
+    Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     logging.getLogger().handlers[0].stream = open(args.log, "w")  # type: ignore[attr-defined]  # noqa: SIM115
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)  # as shared/serving.py does
@@ -139,21 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait_for_standins()
         all_variants = variants()
-        chosen = args.variants or list(all_variants)
-        results: dict[str, list[float]] = {name: [] for name in chosen}
-        for round_number in range(args.rounds):
-            for name in chosen:
-                cost = uvloop.run(measure(all_variants[name], args.requests, round_number * 7919))
-                results[name].append(cost)
-                print(f"round {round_number + 1} {name:14s} {cost * 1e6:7.1f} us/request", flush=True)
-        # The least-disturbed round of each (noise only adds CPU time), and the median.
-        base = min(results[chosen[0]])
-        for name in chosen:
-            best, median = min(results[name]), statistics.median(results[name])
+        chosen = {name: all_variants[name] for name in (args.variants or list(all_variants))}
+        calls: dict[str, tuple[float, float]] | None = {} if args.count_calls else None
+        results = uvloop.run(measure(chosen, args.requests, args.rounds, calls))
+        # Per round, each variant against the first one measured next to it; the median of
+        # those ratios, and of the costs (noise only adds CPU time, so the best is shown too).
+        first = next(iter(results))
+        for name, costs in results.items():
+            ratios = [cost / base for cost, base in zip(costs, results[first], strict=True)]
             print(
-                f"{name:14s} best {best * 1e6:7.1f} us/request ({best / base - 1:+.0%} vs {chosen[0]}),"
-                f" median {median * 1e6:7.1f}"
+                f"{name:14s} median {statistics.median(costs) * 1e6:7.1f} us/request"
+                f" ({statistics.median(ratios) - 1:+.1%} vs {first}, per-round median),"
+                f" best {min(costs) * 1e6:7.1f}"
             )
+        for name, (python_calls, c_calls) in (calls or {}).items():
+            print(f"{name:14s} {python_calls:7.0f} Python calls and {c_calls:7.0f} C calls per request")
     finally:
         standins.terminate()
         standins.wait()

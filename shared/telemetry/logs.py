@@ -13,14 +13,13 @@ import re
 import sys
 import threading
 import time
-from contextvars import ContextVar
 from typing import Any, TextIO
 
 import orjson
 from opentelemetry import trace
-from opentelemetry.trace import SpanContext
 
 from shared.middleware.request_id import current_request_id
+from shared.telemetry.request_trace import current_request_trace, trace_of
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"\+\d[\d ()-]{7,}\d")
@@ -59,28 +58,30 @@ def _entry(ts: str, level: str, logger: str, msg: str) -> dict[str, Any]:
         entry["request_id"] = request_id
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
-        entry["trace_id"], entry["span_id"] = _hex_ids(context)
+        ids = trace_of(context)
+        entry["trace_id"], entry["span_id"] = ids.trace_id, ids.span_id
     return entry
 
 
-# A request's lines share its span: its ids are formatted once per request, in the
-# request's own context (a process-wide cache would thrash between concurrent requests).
-_request_ids: ContextVar[tuple[SpanContext, str, str] | None] = ContextVar("log_span_ids", default=None)
+def _context_members() -> str:
+    """The request and trace ids of the hot line being written, as JSON members: those of
+    the request's trace, bound once per request (hot lines are not written under child
+    spans), else worked out now."""
+    bound = current_request_trace()
+    if bound is not None:
+        return bound.log_members
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return trace_of(context).log_members
+    request_id = current_request_id()
+    return "," + json_members({"request_id": request_id}) if request_id else ""
 
 
-def bind_log_span(context: SpanContext) -> None:
-    """Format ``context``'s ids for every log line of the request being served (call it
-    before the request starts tasks: they inherit it)."""
-    _request_ids.set((context, format(context.trace_id, "032x"), format(context.span_id, "016x")))
-
-
-def _hex_ids(context: SpanContext) -> tuple[str, str]:
-    known = _request_ids.get()
-    if known is not None and known[0] is context:
-        return known[1], known[2]
-    ids = (context, format(context.trace_id, "032x"), format(context.span_id, "016x"))
-    _request_ids.set(ids)  # lasts as long as the context it is set in: the request's
-    return ids[1], ids[2]
+def json_members(fields: dict[str, Any]) -> str:
+    """``fields`` as the members of a JSON object (no braces), string values redacted: the
+    constant part of a line, written once (see ``HotLog.info``'s ``fixed``)."""
+    redacted = {key: redact(value) if isinstance(value, str) else value for key, value in fields.items()}
+    return orjson.dumps(redacted, default=str).decode()[1:-1]
 
 
 class JsonFormatter(logging.Formatter):
@@ -142,13 +143,11 @@ class BufferedLineHandler(logging.Handler):
 
     def write_line(self, line: str) -> None:
         """Add a line formatted elsewhere (see ``HotLog``)."""
-        self.acquire()
-        try:
-            self._lines.append(line)
-            if len(self._lines) >= self.max_lines:
+        with self.lock:  # type: ignore[union-attr]  # Handler.__init__ made it
+            lines = self._lines
+            lines.append(line)
+            if len(lines) >= self.max_lines:
                 self._write_out()
-        finally:
-            self.release()
 
     def _write_out(self) -> None:
         if self._lines:
@@ -169,25 +168,44 @@ class HotLog:
     They go through ``logging`` like any other line, except where ``configure_logging``
     installed the JSON ``BufferedLineHandler`` as the only handler: then the line is built
     here and handed to it, the same JSON a ``JsonFormatter`` would write, without the
-    ``LogRecord``, caller lookup and handler walk that cost more than the line itself.
+    ``LogRecord``, caller lookup and handler walk that cost more than the line itself. The
+    parts that do not change are serialized once: the level, logger and message, the
+    request's ids (once per request), and ``fixed``, members the caller made with
+    ``json_members`` (an upstream call's upstream, operation and region)::
+
+        calls = HotLog("bff.upstream")
+        catalog = json_members({"upstream": "catalog", "region": "eu-west-1"})
+        calls.info("upstream call", {"status": 200}, fixed=catalog)
     """
 
     def __init__(self, name: str) -> None:
         self.logger = logging.getLogger(name)
+        self._root = logging.getLogger()
         self._clock = _Clock()
+        self._heads: dict[str, str] = {}
 
-    def info(self, msg: str, fields: dict[str, Any]) -> None:
+    def info(self, msg: str, fields: dict[str, Any], fixed: str = "") -> None:
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
             return
-        sink = _hot_sink
-        if sink is None or logger.handlers or logging.getLogger().handlers != [sink]:
+        sink, handlers = _hot_sink, self._root.handlers
+        if sink is None or logger.handlers or len(handlers) != 1 or handlers[0] is not sink:
+            if fixed:
+                fields = {**orjson.loads("{" + fixed + "}"), **fields}
             logger.info(msg, extra=fields)
             return
-        entry = _entry(self._clock.timestamp(time.time()), "info", logger.name, msg)
-        for key, value in fields.items():
-            entry[key] = redact(value) if isinstance(value, str) else value
-        sink.write_line(orjson.dumps(entry, default=str).decode())
+        head = self._heads.get(msg)
+        if head is None:
+            head = self._heads[msg] = json_members({"level": "info", "logger": logger.name, "msg": msg})
+        if fixed:
+            fixed = "," + fixed
+        for value in fields.values():
+            if isinstance(value, str) and ("@" in value or "+" in value):
+                fields = {key: redact(value) if isinstance(value, str) else value for key, value in fields.items()}
+                break
+        varying = orjson.dumps(fields, default=str).decode()[1:-1]
+        ts = self._clock.timestamp(time.time())
+        sink.write_line(f'{{"ts":"{ts}",{head}{_context_members()}{fixed}{"," if varying else ""}{varying}}}')
 
 
 #: The handler ``HotLog`` writes to directly, when ``configure_logging`` set one up.
@@ -219,4 +237,11 @@ def configure_logging(level: str, json_lines: bool = True, flush_seconds: float 
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-__all__ = ["BufferedLineHandler", "HotLog", "JsonFormatter", "bind_log_span", "configure_logging", "redact"]
+__all__ = [
+    "BufferedLineHandler",
+    "HotLog",
+    "JsonFormatter",
+    "configure_logging",
+    "json_members",
+    "redact",
+]

@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from shared.telemetry.tallies import CounterTally, GaugeTally, HistogramTally, TallyCollector
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -29,35 +31,35 @@ class Metrics:
             ["process", "version", "track"],
             registry=self.registry,
         ).labels(process, version, track).set(1)
-        self.requests = Counter(
-            "bff_http_requests",
-            "Inbound HTTP requests by route and status",
-            ["process", "route", "method", "status"],
-            registry=self.registry,
+        # Updated on every request and upstream attempt: plain-number tallies (tallies.py).
+        self.requests = CounterTally(
+            "bff_http_requests", "Inbound HTTP requests by route and status", ["process", "route", "method", "status"]
         )
-        self.request_duration = Histogram(
+        self.request_duration = HistogramTally(
             "bff_http_request_duration_seconds",
             "Inbound request duration",
             ["process", "route", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
-        self.in_flight = Gauge(
-            "bff_http_requests_in_flight", "Inbound requests being served", ["process"], registry=self.registry
+        self.in_flight = GaugeTally(
+            "bff_http_requests_in_flight", "Inbound requests being served", {"process": process}
         )
-        self.upstream_calls = Counter(
+        self.upstream_calls = CounterTally(
             "bff_upstream_calls",
             "Upstream call attempts by outcome (success, rejected, timeout, unavailable, "
             "failed, bad_response, cancelled)",
             ["upstream", "operation", "region", "outcome"],
-            registry=self.registry,
         )
-        self.upstream_duration = Histogram(
+        self.upstream_duration = HistogramTally(
             "bff_upstream_call_duration_seconds",
             "Upstream call attempt duration",
             ["upstream", "operation", "region"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
+        )
+        self.registry.register(
+            TallyCollector(
+                [self.requests, self.request_duration, self.in_flight, self.upstream_calls, self.upstream_duration]
+            )
         )
 
     def watch(self, runtime: Runtime[Any]) -> None:

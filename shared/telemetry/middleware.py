@@ -4,14 +4,16 @@ route template, the in-flight gauge, and one JSON log line."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.routing import BaseRoute
 
-from shared.telemetry.logs import HotLog, bind_log_span
+from shared.telemetry.logs import HotLog, json_members
 from shared.telemetry.metrics import Metrics
+from shared.telemetry.request_trace import bind_request_trace
+from shared.telemetry.tallies import HistogramChild
 from shared.types import ASGIApp, Message, Receive, Scope, Send
 
 log = HotLog("bff.request")
@@ -25,10 +27,9 @@ class TelemetryMiddleware:
         self.metrics = metrics
         self.tracer = tracer
         self.process = metrics.process
-        self.in_flight = metrics.in_flight.labels(metrics.process)
-        # Metric children by label values: labels() costs as much again as the update.
-        self._requests: dict[tuple[str, str, int], Any] = {}
-        self._durations: dict[tuple[str, str], Any] = {}
+        self.in_flight = metrics.in_flight
+        self._durations: dict[tuple[str, str], HistogramChild] = {}  # route, method
+        self._log_members: dict[tuple[str, str], str] = {}  # route, method: as JSON, once
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,7 +47,7 @@ class TelemetryMiddleware:
             await send(message)
 
         in_flight = self.in_flight
-        in_flight.inc()
+        in_flight.value += 1
         span = None
         token = None
         if not quiet:
@@ -55,15 +56,15 @@ class TelemetryMiddleware:
                 for k, v in scope["headers"]
                 if k == b"traceparent" or k == b"tracestate"
             }
-            parent = propagate.extract(carrier)
+            parent = propagate.extract(carrier) if carrier else Context()  # most requests start a trace
             span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
             token = context.attach(trace.set_span_in_context(span, parent))
-            bind_log_span(span.get_span_context())
+            bind_request_trace(span.get_span_context())
         try:
             await self.app(scope, receive, send_with_status)
         finally:
             duration = time.perf_counter() - started
-            in_flight.dec()
+            in_flight.value -= 1
             route = _route_template(scope)
             self._count(route, method, status, duration)
             if span is not None:
@@ -74,29 +75,21 @@ class TelemetryMiddleware:
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
-                log.info(
-                    "request",
-                    {
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(duration * 1000, 2),
-                    },
-                )
+                members = self._log_members.get((route, method))
+                if members is None:
+                    members = self._log_members[(route, method)] = json_members({"method": method, "route": route})
+                log.info("request", {"status": status, "duration_ms": round(duration * 1000, 2)}, fixed=members)
                 span.end()
             if token is not None:
                 context.detach(token)
 
     def _count(self, route: str, method: str, status: int, duration: float) -> None:
-        requests = self._requests.get((route, method, status))
-        if requests is None:
-            requests = self.metrics.requests.labels(self.process, route, method, str(status))
-            self._requests[(route, method, status)] = requests
-        requests.inc()
+        self.metrics.requests.inc((self.process, route, method, str(status)))
         durations = self._durations.get((route, method))
         if durations is None:
-            durations = self.metrics.request_duration.labels(self.process, route, method)
-            self._durations[(route, method)] = durations
+            durations = self._durations[(route, method)] = self.metrics.request_duration.child(
+                (self.process, route, method)
+            )
         durations.observe(duration)
 
 

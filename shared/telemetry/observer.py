@@ -2,58 +2,71 @@
 carries the trace to the upstream, the call metrics, and (optionally) a log line.
 
 This runs five or more times per inbound request, so it avoids the costly parts of the
-libraries where the result is known: metric children are looked up once per label set
-(``labels()`` costs as much again as the increment), and under a parent that is not
-sampled no span is started at all (the parent-based sampler would drop it, after the SDK
-had built it, attributes and all)."""
+libraries where the result is known: metric children and the constant part of the log
+line are made once per upstream × operation × region (the metrics are tallies:
+``shared.telemetry.tallies``), and under a parent that is not sampled no span is started at all (the
+parent-based sampler would drop it, after the SDK had built it, attributes and all); the
+upstream is still sent the unsampled ``traceparent``, so its logs name the trace."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from opentelemetry import propagate, trace
-from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from shared.telemetry.logs import HotLog
+from shared.telemetry.logs import HotLog, json_members
 from shared.telemetry.metrics import Metrics
+from shared.telemetry.request_trace import current_request_trace, trace_of
 
 log = HotLog("bff.upstream")
 
 
-class TelemetryAttempt:
-    __slots__ = ("_labels", "_observer", "_span", "headers")
+class _Series:
+    """One upstream × operation × region: its duration histogram and the constant part of
+    its log line, made on its first call."""
 
-    def __init__(self, observer: TelemetryObserver, span: trace.Span, labels: tuple[str, str, str]) -> None:
-        self._observer = observer
+    __slots__ = ("calls", "durations", "labels", "log_members")
+
+    def __init__(self, metrics: Metrics, labels: tuple[str, str, str]) -> None:
+        self.labels = labels
+        self.calls = metrics.upstream_calls
+        self.durations = metrics.upstream_duration.child(labels)
+        upstream, operation, region = labels
+        self.log_members = json_members({"upstream": upstream, "operation": operation, "region": region})
+
+    def count(self, outcome: str, duration: float) -> None:
+        self.calls.inc((*self.labels, outcome))
+        self.durations.observe(duration)
+
+
+class TelemetryAttempt:
+    __slots__ = ("_log_calls", "_series", "_span", "headers")
+
+    def __init__(
+        self, series: _Series, span: trace.Span | None, headers: Mapping[str, str], *, log_calls: bool
+    ) -> None:
+        self._series = series
         self._span = span
-        self._labels = labels
-        self.headers: dict[str, str] = {}
-        if span.is_recording():
-            propagate.inject(self.headers, context=trace.set_span_in_context(span))
+        self._log_calls = log_calls
+        #: What the upstream is sent to continue the trace (W3C ``traceparent``).
+        self.headers = headers
 
     def finish(self, outcome: str, duration: float, status: int | None = None) -> None:
-        observer = self._observer
-        observer.count(self._labels, outcome, duration)
+        self._series.count(outcome, duration)
         span = self._span
-        if span.is_recording():
+        if span is not None and span.is_recording():
             span.set_attribute("bff.outcome", outcome)
             if status is not None:
                 span.set_attribute("http.response.status_code", status)
             if outcome not in ("success", "rejected"):
                 span.set_status(Status(StatusCode.ERROR, outcome))
             span.end()
-        if observer.log_calls:
-            upstream, operation, region = self._labels
+        if self._log_calls:
             log.info(
                 "upstream call",
-                {
-                    "upstream": upstream,
-                    "operation": operation,
-                    "region": region,
-                    "outcome": outcome,
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 2),
-                },
+                {"outcome": outcome, "status": status, "duration_ms": round(duration * 1000, 2)},
+                fixed=self._series.log_members,
             )
 
 
@@ -64,13 +77,21 @@ class TelemetryObserver:
         self.metrics = metrics
         self.tracer = tracer
         self.log_calls = log_calls
-        self._calls: dict[tuple[str, str, str, str], Any] = {}
-        self._durations: dict[tuple[str, str, str], Any] = {}
+        self._series: dict[tuple[str, str, str], _Series] = {}
 
     def attempt(self, upstream: str, operation: str, region: str, number: int, breaker_state: str) -> TelemetryAttempt:
         labels = (upstream, operation, region)
-        if _parent_unsampled():
-            return TelemetryAttempt(self, INVALID_SPAN, labels)
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = _Series(self.metrics, labels)
+        request = current_request_trace()
+        if request is None:
+            parent = trace.get_current_span().get_span_context()
+            request = trace_of(parent) if parent.is_valid else None
+        if request is not None and not request.sampled:
+            # The parent-based sampler would drop the span: start none, but still tell the
+            # upstream which (unsampled) trace it is part of, so its logs can name it.
+            return TelemetryAttempt(series, None, request.unsampled_headers, log_calls=self.log_calls)
         span = self.tracer.start_span(
             f"{upstream}.{operation}",
             kind=SpanKind.CLIENT,
@@ -82,10 +103,14 @@ class TelemetryObserver:
                 "bff.breaker_state": breaker_state,
             },
         )
-        return TelemetryAttempt(self, span, labels)
+        headers: dict[str, str] = {}
+        if span.is_recording():
+            propagate.inject(headers, context=trace.set_span_in_context(span))
+        return TelemetryAttempt(series, span, headers, log_calls=self.log_calls)
 
     def cached(self, upstream: str, operation: str, outcome: str) -> None:
-        if _parent_unsampled():
+        request = current_request_trace()
+        if (request is not None and not request.sampled) or _parent_unsampled():
             return
         with self.tracer.start_as_current_span(
             f"cache {upstream}.{operation}",
@@ -93,18 +118,6 @@ class TelemetryObserver:
             attributes={"bff.upstream": upstream, "bff.operation": operation, "bff.cache": outcome},
         ):
             pass
-
-    def count(self, labels: tuple[str, str, str], outcome: str, duration: float) -> None:
-        """Count one finished attempt in ``bff_upstream_calls`` and its duration histogram."""
-        key = (*labels, outcome)
-        calls = self._calls.get(key)
-        if calls is None:
-            calls = self._calls[key] = self.metrics.upstream_calls.labels(*key)
-        calls.inc()
-        durations = self._durations.get(labels)
-        if durations is None:
-            durations = self._durations[labels] = self.metrics.upstream_duration.labels(*labels)
-        durations.observe(duration)
 
 
 def _parent_unsampled() -> bool:

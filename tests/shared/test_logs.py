@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from shared.telemetry import logs
-from shared.telemetry.logs import BufferedLineHandler, HotLog, JsonFormatter, configure_logging
+from shared.telemetry.logs import BufferedLineHandler, HotLog, JsonFormatter, configure_logging, json_members
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:
@@ -108,6 +108,22 @@ def test_hot_lines_are_what_the_formatter_writes(configured: BufferedLineHandler
     assert hot.keys() == formatted.keys()
     assert {k: v for k, v in hot.items() if k != "ts"} == {k: v for k, v in formatted.items() if k != "ts"}
     assert hot["note"] == "for [redacted-email]"
+
+
+def test_fixed_members_are_written_as_if_they_were_fields(configured: BufferedLineHandler) -> None:
+    fixed = json_members({"upstream": "catalog", "note": "call +44 20 7946 0958"})
+    HotLog("bff.hot").info("upstream call", {"status": 200}, fixed=fixed)
+    HotLog("bff.hot").info("upstream call", {}, fixed=fixed)
+    [first, second] = _lines(configured)
+    assert {k: v for k, v in first.items() if k != "ts"} == {
+        "level": "info",
+        "logger": "bff.hot",
+        "msg": "upstream call",
+        "upstream": "catalog",
+        "note": "call [redacted-phone]",
+        "status": 200,
+    }
+    assert "status" not in second and second["upstream"] == "catalog"
 
 
 def test_hot_lines_go_through_logging_when_another_handler_listens(configured: BufferedLineHandler) -> None:

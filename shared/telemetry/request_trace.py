@@ -1,0 +1,75 @@
+"""The trace of the request being served, worked out once per request rather than on
+every log line and upstream attempt: its span's ids in hex, the JSON members every log
+line of the request carries, and, when the trace is not sampled, the W3C headers that
+still carry it to upstreams (so their logs name the trace).
+
+The telemetry middleware binds it when the request's server span starts; tasks the
+request starts inherit it, as they inherit the OpenTelemetry context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from opentelemetry.trace import SpanContext
+
+from shared.middleware.request_id import current_request_id
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTrace:
+    context: SpanContext
+    trace_id: str
+    span_id: str
+    #: ``,"request_id":…,"trace_id":…,"span_id":…``: what each log line of the request adds.
+    log_members: str
+    #: ``traceparent`` (and ``tracestate``) naming this span as the caller, unsampled
+    #: (the sampled flag clear); empty when the trace is sampled (each attempt's client span is then
+    #: the caller, see ``shared.telemetry.observer``).
+    unsampled_headers: Mapping[str, str]
+    sampled: bool
+
+
+_current: ContextVar[RequestTrace | None] = ContextVar("request_trace", default=None)
+
+
+def bind_request_trace(context: SpanContext) -> RequestTrace:
+    """Make ``context`` (the server span's) the trace of the request being served; call it
+    before the request starts tasks, so they inherit it."""
+    bound = _trace(context)
+    _current.set(bound)
+    return bound
+
+
+def current_request_trace() -> RequestTrace | None:
+    """The trace bound for the request being served, if any."""
+    return _current.get()
+
+
+def trace_of(context: SpanContext) -> RequestTrace:
+    """``context`` formatted: the bound one when it is the request's span, else made now."""
+    bound = _current.get()
+    if bound is not None and bound.context is context:
+        return bound
+    return _trace(context)
+
+
+def _trace(context: SpanContext) -> RequestTrace:
+    trace_id, span_id = format(context.trace_id, "032x"), format(context.span_id, "016x")
+    request_id = current_request_id()
+    ids: dict[str, Any] = {"request_id": request_id} if request_id else {}
+    ids |= {"trace_id": trace_id, "span_id": span_id}
+    headers: dict[str, str] = {}
+    sampled = bool(context.trace_flags.sampled)
+    if not sampled:
+        headers["traceparent"] = f"00-{trace_id}-{span_id}-{int(context.trace_flags):02x}"  # as the SDK's propagator
+        if context.trace_state:
+            headers["tracestate"] = context.trace_state.to_header()
+    # Ids are hex and request ids are checked at the edge: nothing here needs redacting.
+    return RequestTrace(context, trace_id, span_id, "," + orjson.dumps(ids).decode()[1:-1], headers, sampled)
+
+
+__all__ = ["RequestTrace", "bind_request_trace", "current_request_trace", "trace_of"]
