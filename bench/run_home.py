@@ -69,6 +69,9 @@ WARM_RATIO = 0.6
 #: Issue 4: upstream calls per client request under a burst of identical requests.
 BURST_MAX_CALLS = 0.05
 BURST_PATH = "/v1/products/42"
+#: What the middleware stack costs with no work behind it: the liveness probe (its
+#: token is checked and it is counted, but neither rate-limited, traced nor logged).
+STACK_PATH = "/livez"
 #: Issue 6: telemetry may cost at most this share of req/s.
 TELEMETRY_MAX_COST = 0.10
 #: The stand-ins know users 1..USERS; home.lua rotates over all of them.
@@ -213,9 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for child in [standins, *children.values()]:
                 child.check_alive()
             burst = None
+            stack_rps = None
             shipped = next((t for t in targets if t.name == AS_SHIPPED), None)
             if shipped is not None and args.burst:
                 burst = bench.burst(shipped, args.burst)
+                stack_rps = bench.path_rps(shipped, STACK_PATH, args.burst)
             profiles = [bench.profile(target) for target in targets if target.name in args.profile]
     except BenchError as exc:
         print(f"run_home: {exc}", file=sys.stderr)
@@ -224,7 +229,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     summaries = [Summary.of(t.name, [r for r in runs if r.target == t.name]) for t in targets]
     report = render_report(args, summaries, runs)
     if burst is not None:
-        report += burst + "\n"
+        burst_text, burst_rps = burst
+        report += burst_text + "\n"
+        floor = next((s for s in summaries if s.target == FLOOR and s.ok_rps), None)
+        if floor is not None and stack_rps is not None:
+            report += (
+                f"pipeline floors against {FLOOR} ({floor.ok_rps:,.0f} req/s): {AS_SHIPPED} GET {STACK_PATH}"
+                f" (the middleware stack, token checked, counted; no rate limit, span or log line)"
+                f" {stack_rps:,.0f} req/s ="
+                f" {stack_rps / floor.ok_rps:.3f}x; GET {BURST_PATH} warm (the whole pipeline, one cache hit)"
+                f" {burst_rps:,.0f} req/s = {burst_rps / floor.ok_rps:.3f}x\n"
+            )
     print("\n" + report)
     for text in profiles:
         print(text)
@@ -278,7 +293,18 @@ class Bench:
             machine_cpu_s=cpu_after[2] - cpu_before[2],
         )
 
-    def burst(self, target: Target, seconds: int) -> str:
+    def path_rps(self, target: Target, path: str, seconds: int) -> float:
+        """req/s of ``target`` at ``path`` under the rounds' load (wrk, tokens, connections)."""
+        args = self.args
+        command = [self.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+        command += ["--latency", "-s", str(BENCH_DIR / "home.lua"), target.url + path]
+        command += ["--", str(args.out / "tokens.txt")]
+        result = run_wrk(pinned(self.load_cpu, command), seconds)
+        if result.non2xx:
+            raise BenchError(f"{target.name} answered {result.non2xx} non-2xx responses to GET {path}")
+        return result.rps
+
+    def burst(self, target: Target, seconds: int) -> tuple[str, float]:
         """A burst of identical requests against ``target``: one hot product page
         (``BURST_PATH``, shared cacheable data) asked for by the rotating users, same
         connections; how many upstream calls each client request costs (issue 4: at most
@@ -298,7 +324,7 @@ class Bench:
             f"burst: {target.name} GET {BURST_PATH}, {seconds}s: {result.requests:,} requests"
             f" ({result.rps:,.0f} req/s, p99 {result.p99_ms:.2f} ms, non-2xx {result.non2xx}),"
             f" {calls} upstream calls = {per_request:.4f} per request (bar <= {BURST_MAX_CALLS}: {verdict})"
-        )
+        ), result.rps
 
     def profile(self, target: Target) -> str:
         """Sample ``target`` with py-spy under the same load; returns the summary."""

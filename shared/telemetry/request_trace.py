@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanContext
 from shared.middleware.request_id import current_request_id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field
 class RequestTrace:
     context: SpanContext
     trace_id: str
