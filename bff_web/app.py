@@ -16,6 +16,7 @@ from bff_web.pii import exposures
 from bff_web.routes import ENDPOINTS
 from bff_web.routes.auth import ROUTES as AUTH_ROUTES
 from bff_web.routes.auth import SIGN_IN_PATHS
+from bff_web.routes.auth_openapi import SESSION_PATHS, SESSION_SCHEMAS
 from bff_web.settings import WebSettings
 from shared import ProcessSpec, build_openapi
 from shared.auth.middleware import SessionCookies
@@ -61,7 +62,7 @@ def create_app(
         version=VERSION,
         settings=settings,
         endpoints=ENDPOINTS,
-        openapi=openapi(),
+        openapi=openapi(sessions=settings.sessions.enabled),
         extra_state={"graphql": service},
         extra_routes=routes,
         sessions=sessions,
@@ -71,8 +72,10 @@ def create_app(
     )
 
 
-def openapi() -> dict[str, Any]:
-    return build_openapi(
+def openapi(*, sessions: bool = True) -> dict[str, Any]:
+    """The REST API's OpenAPI document; with ``sessions``, the browser sign-in routes too
+    (the committed snapshot, docs/api/bff_web.openapi.json, has them)."""
+    document = build_openapi(
         "bff_web",
         VERSION,
         "Backend-for-frontend of the web app. REST for simple resources (this document); "
@@ -81,6 +84,11 @@ def openapi() -> dict[str, Any]:
         "weak ETag.",
         ENDPOINTS,
     )
+    if sessions:
+        document["paths"] = dict(sorted({**document["paths"], **SESSION_PATHS}.items()))
+        schemas = document["components"]["schemas"]
+        document["components"]["schemas"] = dict(sorted({**schemas, **SESSION_SCHEMAS}.items()))
+    return document
 
 
 PROCESS = ProcessSpec(

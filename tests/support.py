@@ -140,7 +140,9 @@ def serve_mobile(
 
 
 def web_settings(standins: Standins, **overrides: Any) -> WebSettings:
-    return WebSettings.model_validate(mobile_config(standins, **overrides))
+    """bff_web's settings against ``standins``: upstreams and the identity provider's sign-in page."""
+    sessions = {"authorize_url": standins.url("identity") + "/authorize", **overrides.pop("sessions", {})}
+    return WebSettings.model_validate(mobile_config(standins, sessions=sessions, **overrides))
 
 
 @contextmanager

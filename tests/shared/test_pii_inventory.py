@@ -72,6 +72,8 @@ def _endpoints(document: dict[str, Any]) -> list[dict[str, str]]:
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             ok = next(iter(operation["responses"].values()))
+            if "application/json" not in ok.get("content", {}):
+                continue  # a redirect or 204 (the sign-in routes): no response fields
             ref = ok["content"]["application/json"]["schema"]["$ref"]
             found.append({"method": method.upper(), "path": path, "model": ref.rsplit("/", 1)[-1]})
     return found

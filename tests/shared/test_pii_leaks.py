@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import httpx
 import pytest
@@ -69,6 +70,10 @@ GRAPHQL = {
     " related(first: 2) { id name } } }",
     "search": "query Search($q: String!) { search(query: $q, first: 3) { total nextCursor items { id name } } }",
 }
+
+#: The browser session cookies (bff_web's default ``sessions.cookie_name``).
+SESSION_COOKIE = "__Host-bff_session"
+LOGIN_COOKIE = f"{SESSION_COOKIE}-login"
 
 
 def redis_up() -> bool:
@@ -300,6 +305,14 @@ def with_leaves(body: Any, value: str) -> Any:
     return value
 
 
+def _cookie(answer: httpx.Response, name: str) -> str:
+    """The value ``answer`` sets for cookie ``name`` (one ``Set-Cookie`` line per cookie)."""
+    line = next(line for line in answer.headers.get_list("set-cookie") if line.startswith(f"{name}="))
+    cookie: SimpleCookie = SimpleCookie()
+    cookie.load(line)
+    return cookie[name].value
+
+
 class Traffic:
     def __init__(self, standins: Standins, http: httpx.Client, capture: Capture) -> None:
         self.standins = standins
@@ -329,7 +342,30 @@ class Traffic:
 
     # REST
 
-    def samples(self, user: int, operation: RestOperation) -> dict[str, str | None]:
+    def start_sign_in(self, base: str, user: int) -> dict[str, str | None]:
+        """/auth/login, then the identity stand-in: what the callback is called with."""
+        started = self.http.get(f"{base}/auth/login", params={"login_hint": str(user)})
+        assert started.status_code == 302, started.text
+        approved = self.http.get(started.headers["location"])
+        assert approved.status_code == 302, approved.text
+        answer = parse_qs(urlsplit(approved.headers["location"]).query)
+        login = _cookie(started, LOGIN_COOKIE)
+        return {"code": answer["code"][0], "state": answer["state"][0], LOGIN_COOKIE: login}
+
+    def signed_in(self, base: str, user: int) -> dict[str, str | None]:
+        """A whole sign-in: the session cookie and its CSRF token."""
+        flow = self.start_sign_in(base, user)
+        done = self.http.get(
+            f"{base}/auth/callback",
+            params={"code": flow["code"], "state": flow["state"]},
+            headers={"Cookie": f"{LOGIN_COOKIE}={flow[LOGIN_COOKIE]}"},
+        )
+        assert done.status_code == 303, done.text
+        session = _cookie(done, SESSION_COOKIE)
+        described = self.http.get(f"{base}/auth/session", headers={"Cookie": f"{SESSION_COOKIE}={session}"})
+        return {SESSION_COOKIE: session, "X-CSRF-Token": described.raise_for_status().json()["csrf_token"]}
+
+    def samples(self, base: str, user: int, operation: RestOperation) -> dict[str, str | None]:
         known: dict[str, str | None] = {
             "X-User-Id": str(user),
             "Idempotency-Key": uuid.uuid4().hex,
@@ -338,7 +374,16 @@ class Traffic:
             "region": "eu",
             "limit": "3",
             "cursor": None,  # the first page has none
+            # The sign-in routes, driven through real sign-ins (below).
+            "return_to": "/orders",
+            "login_hint": str(user),
+            "error": None,
         }
+        names = {param["name"] for param in operation.params}
+        if "state" in names:  # the callback: a sign-in started for the user
+            known |= self.start_sign_in(base, user)
+        if SESSION_COOKIE in names:  # a signed-in browser, and its CSRF token
+            known |= self.signed_in(base, user)
         values = {}
         for param in operation.params:
             if param["name"] not in known:
@@ -357,6 +402,7 @@ class Traffic:
         **extra: Any,
     ) -> httpx.Response:
         path, query, headers = operation.path, dict(extra.pop("params", {})), dict(extra.pop("headers", {}))
+        jar: list[str] = []
         for param in operation.params:
             value = values.get(param["name"])
             if value is None:
@@ -365,8 +411,12 @@ class Traffic:
                 path = path.replace("{" + param["name"] + "}", quote(value, safe=""))
             elif param["in"] == "query":
                 query[param["name"]] = value
-            else:
+            elif param["in"] == "header":
                 headers[param["name"]] = value
+            else:  # a cookie, sent by hand: httpx keeps Secure cookies off plain http
+                jar.append(f"{param['name']}={value}")
+        if jar:
+            headers["Cookie"] = "; ".join(jar)
         if operation.body is not None and "content" not in extra:
             extra["json"] = body
         return self.send(
@@ -379,12 +429,13 @@ class Traffic:
         profile = self.prepare(user)
         for operation in rest_operations(document):
             self.capture.endpoints.add((process, operation.name))
-            values = self.samples(user, operation)
+            values = self.samples(base, user, operation)
             body = sample_body(operation.body, components) if operation.body is not None else None
             answer = self.rest(process, base, operation, values, body, "plain")
-            if answer.is_success:
+            if answer.is_success or answer.is_redirect:  # the sign-in routes answer with redirects
                 self.capture.answered.add((process, operation.name))
-                self.capture.shown.append((process, user, operation.name, answer.json()))
+                if answer.headers.get("content-type", "").startswith("application/json"):
+                    self.capture.shown.append((process, user, operation.name, answer.json()))
             # Unknown user: accounts (or orders) answers 404.
             self.rest(process, base, operation, values | {"X-User-Id": UNKNOWN_USER}, body, "unknown user")
             if not with_pii_inputs:
