@@ -6,13 +6,31 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Protocol, TypeVar
 
-from harness import Child, pinned, require_free_port, start, wait_ready
+from harness import (
+    BenchError,
+    Child,
+    WrkResult,
+    children_cpu_seconds,
+    cpu_seconds,
+    machine_busy_seconds,
+    pinned,
+    require_free_port,
+    reset_stats,
+    start,
+    upstream_requests,
+    wait_ready,
+)
+from pyspy import start_recording, summarize
 from results import Run
+
+#: Pause after each measured run, so connections closing do not spill into the next one.
+SETTLE_S = 0.5
 
 
 class Target(Protocol):
@@ -105,4 +123,66 @@ def measure_rounds(
     return runs
 
 
-__all__ = ["Target", "exit_on_sigterm", "measure_rounds", "start_stack"]
+def measured_run(
+    target: str,
+    round_no: int,
+    *,
+    connections: int,
+    child: Child,
+    standins: Child,
+    standin_urls: Sequence[str],
+    load: Callable[[], WrkResult],
+    output: Path,
+) -> Run:
+    """One recorded run of ``load`` against ``target`` (served by ``child``): every
+    process's CPU, the upstream calls made, and the load generator's output in ``output``."""
+    reset_stats(standin_urls)
+    cpu_before = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
+    # The load generator is our only child that exits during a run: the children's rusage delta is its.
+    driver_before = children_cpu_seconds()
+    result = load()
+    # Read as soon as the load stops, so a target still draining a backlog after the load
+    # has gone is not charged beyond the measured window.
+    cpu_after = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
+    driver_cpu = children_cpu_seconds() - driver_before
+    time.sleep(SETTLE_S)
+    output.write_text(result.output)
+    return Run(
+        target=target,
+        round=round_no,
+        connections=connections,
+        wrk=result,
+        upstream_calls=upstream_requests(standin_urls),
+        target_cpu_s=cpu_after[0] - cpu_before[0],
+        standins_cpu_s=cpu_after[1] - cpu_before[1],
+        wrk_cpu_s=driver_cpu,
+        machine_cpu_s=cpu_after[2] - cpu_before[2],
+    )
+
+
+def profiled(
+    target: str,
+    child: Child,
+    *,
+    seconds: int,
+    load: Callable[[int], object],
+    load_cpu: str | None,
+    out: Path,
+    prefix: str,
+    top: int = 25,
+) -> str:
+    """Sample ``child`` with py-spy for ``seconds`` while ``load`` drives it; returns the
+    summary, also written to ``out/<prefix>-<target>.txt`` (raw stacks beside it)."""
+    raw_path = out / f"{prefix}-{target}.collapsed.txt"
+    print(f"profiling {target} with py-spy for {seconds:g}s ...", flush=True)
+    recorder = start_recording(child.pid, seconds, raw_path, load_cpu)
+    load(seconds + 2)  # outlasts the recording, which starts a little late
+    _, stderr = recorder.communicate(timeout=30)
+    if recorder.returncode != 0:
+        raise BenchError(f"py-spy failed (exit {recorder.returncode}): {stderr.decode(errors='replace')[-500:]}")
+    text = f"py-spy profile of {target}, {seconds:g}s under the same load:\n" + summarize(raw_path, top=top)
+    (out / f"{prefix}-{target}.txt").write_text(text)
+    return text
+
+
+__all__ = ["SETTLE_S", "Target", "exit_on_sigterm", "measure_rounds", "measured_run", "profiled", "start_stack"]

@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -41,9 +40,6 @@ from harness import (
     BenchError,
     Child,
     WrkResult,
-    children_cpu_seconds,
-    cpu_seconds,
-    machine_busy_seconds,
     pinned,
     request_json,
     reset_stats,
@@ -51,10 +47,9 @@ from harness import (
     set_latency,
     upstream_requests,
 )
-from pyspy import start_recording, summarize
 from results import Column, Run, Summary, machine_facts, run_json, table
-from rounds import exit_on_sigterm, measure_rounds, start_stack
-from run_home import SETTLE_S, USERS, check_round_trip, first_difference, standins_command, write_tokens
+from rounds import exit_on_sigterm, measure_rounds, measured_run, profiled, start_stack
+from run_home import USERS, check_round_trip, first_difference, standins_command, write_tokens
 
 from bff_web.graphql.persisted import sha256
 from upstreams.registry import registered_upstreams
@@ -449,43 +444,32 @@ class Bench:
 
     def measure(self, target: Target, round_no: int) -> Run:
         """One recorded run, with every process's CPU and the upstream calls made."""
-        child, standins = self.children[target.name], self.standins
-        reset_stats(self.standin_urls)
-        cpu_before = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
-        driver_before = children_cpu_seconds()
-        result = self.load(target, self.args.duration)
-        cpu_after = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
-        driver_cpu = children_cpu_seconds() - driver_before
-        time.sleep(SETTLE_S)
-        (self.args.out / f"dashboard-{target.name}-{round_no}.txt").write_text(result.output)
-        return Run(
-            target=target.name,
-            round=round_no,
-            # Each virtual user has one screen in flight when the driver stops (see
-            # Run.calls_per_request); for REST that screen may be partly fetched, so
-            # calls/screen under load is a little low there: the sequential count is exact.
+        # Each virtual user has one screen in flight when the driver stops (see
+        # Run.calls_per_request); for REST that screen may be partly fetched, so
+        # calls/screen under load is a little low there: the sequential count is exact.
+        return measured_run(
+            target.name,
+            round_no,
             connections=self.args.clients,
-            wrk=result,
-            upstream_calls=upstream_requests(self.standin_urls),
-            target_cpu_s=cpu_after[0] - cpu_before[0],
-            standins_cpu_s=cpu_after[1] - cpu_before[1],
-            wrk_cpu_s=driver_cpu,
-            machine_cpu_s=cpu_after[2] - cpu_before[2],
+            child=self.children[target.name],
+            standins=self.standins,
+            standin_urls=self.standin_urls,
+            load=lambda: self.load(target, self.args.duration),
+            output=self.args.out / f"dashboard-{target.name}-{round_no}.txt",
         )
 
     def profile(self, target: Target) -> str:
         """Sample ``target`` with py-spy under the same load; returns the summary."""
-        seconds, out = self.args.duration, self.args.out
-        raw_path = out / f"profile-dashboard-{target.name}.collapsed.txt"
-        print(f"profiling {target.name} with py-spy for {seconds:g}s ...", flush=True)
-        recorder = start_recording(self.children[target.name].pid, seconds, raw_path, self.load_cpu)
-        self.load(target, seconds + 2)  # outlasts the recording, which starts a little late
-        _, stderr = recorder.communicate(timeout=30)
-        if recorder.returncode != 0:
-            raise BenchError(f"py-spy failed (exit {recorder.returncode}): {stderr.decode(errors='replace')[-500:]}")
-        text = f"py-spy profile of {target.name}, {seconds:g}s under the same load:\n" + summarize(raw_path, top=40)
-        (out / f"profile-dashboard-{target.name}.txt").write_text(text)
-        return text
+        return profiled(
+            target.name,
+            self.children[target.name],
+            seconds=self.args.duration,
+            load=lambda seconds: self.load(target, seconds),
+            load_cpu=self.load_cpu,
+            out=self.args.out,
+            prefix="profile-dashboard",
+            top=40,
+        )
 
 
 # ---- report --------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import resource
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -34,10 +33,8 @@ from harness import (
     BenchError,
     Child,
     WrkResult,
-    cpu_seconds,
     ensure_wrk,
     keepalive_round_trip_ms,
-    machine_busy_seconds,
     pinned,
     request_json,
     reset_stats,
@@ -45,9 +42,8 @@ from harness import (
     set_latency,
     upstream_requests,
 )
-from pyspy import start_recording, summarize
 from results import SATURATED_PCT, Run, Summary, machine_facts, progress, run_json, table
-from rounds import exit_on_sigterm, measure_rounds, start_stack
+from rounds import SETTLE_S, exit_on_sigterm, measure_rounds, measured_run, profiled, start_stack
 
 from upstreams.registry import registered_upstreams
 
@@ -83,7 +79,6 @@ HOME_UPSTREAMS = ("accounts", "catalog", "inventory", "orders", "recommendations
 #: would make every target wait on it rather than on itself.
 MAX_STANDIN_ROUND_TRIP_MS = 5.0
 #: Lets in-flight fan-outs finish after wrk stops, before upstream counters are read.
-SETTLE_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,28 +264,15 @@ class Bench:
 
     def measure(self, target: Target, round_no: int) -> Run:
         """One recorded wrk run, with every process's CPU and the upstream calls made."""
-        child, standins = self.children[target.name], self.standins
-        reset_stats(self.standin_urls)
-        cpu_before = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
-        # wrk is our only child that exits during a run, so the children's rusage delta is wrk's.
-        wrk_before = _children_cpu()
-        result = self.load(target, self.args.duration)
-        # Read as soon as the load stops, so a target still draining a backlog after wrk
-        # has gone is not charged beyond the measured window.
-        cpu_after = cpu_seconds(child.pid), cpu_seconds(standins.pid), machine_busy_seconds()
-        wrk_cpu = _children_cpu() - wrk_before
-        time.sleep(SETTLE_S)
-        (self.args.out / f"wrk-{target.name}-{round_no}.txt").write_text(result.output)
-        return Run(
-            target=target.name,
-            round=round_no,
+        return measured_run(
+            target.name,
+            round_no,
             connections=self.args.connections,
-            wrk=result,
-            upstream_calls=upstream_requests(self.standin_urls),
-            target_cpu_s=cpu_after[0] - cpu_before[0],
-            standins_cpu_s=cpu_after[1] - cpu_before[1],
-            wrk_cpu_s=wrk_cpu,
-            machine_cpu_s=cpu_after[2] - cpu_before[2],
+            child=self.children[target.name],
+            standins=self.standins,
+            standin_urls=self.standin_urls,
+            load=lambda: self.load(target, self.args.duration),
+            output=self.args.out / f"wrk-{target.name}-{round_no}.txt",
         )
 
     def path_rps(self, target: Target, path: str, seconds: int) -> float:
@@ -328,22 +310,15 @@ class Bench:
 
     def profile(self, target: Target) -> str:
         """Sample ``target`` with py-spy under the same load; returns the summary."""
-        seconds, out = self.args.duration, self.args.out
-        raw_path = out / f"profile-{target.name}.collapsed.txt"
-        print(f"profiling {target.name} with py-spy for {seconds:g}s ...", flush=True)
-        recorder = start_recording(self.children[target.name].pid, seconds, raw_path, self.load_cpu)
-        self.load(target, seconds + 2)  # outlasts the recording, which starts a little late
-        _, stderr = recorder.communicate(timeout=30)
-        if recorder.returncode != 0:
-            raise BenchError(f"py-spy failed (exit {recorder.returncode}): {stderr.decode(errors='replace')[-500:]}")
-        text = f"py-spy profile of {target.name}, {seconds:g}s under the same load:\n" + summarize(raw_path)
-        (out / f"profile-{target.name}.txt").write_text(text)
-        return text
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+        return profiled(
+            target.name,
+            self.children[target.name],
+            seconds=self.args.duration,
+            load=lambda seconds: self.load(target, seconds),
+            load_cpu=self.load_cpu,
+            out=self.args.out,
+            prefix="profile",
+        )
 
 
 def standins_command(loop: str) -> list[str]:
