@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 
 from shared.telemetry.logs import HotLog, json_members
 from shared.telemetry.metrics import Metrics
-from shared.telemetry.request_trace import bind_request_trace
+from shared.telemetry.request_trace import bind_request_trace, unbind_request_trace
 from shared.telemetry.tallies import HistogramChild
 from shared.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,6 +50,7 @@ class TelemetryMiddleware:
         in_flight.value += 1
         span = None
         token = None
+        bound = None
         if not quiet:
             carrier = {
                 k.decode("latin-1"): v.decode("latin-1")
@@ -59,7 +60,7 @@ class TelemetryMiddleware:
             parent = propagate.extract(carrier) if carrier else Context()  # most requests start a trace
             span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
             token = context.attach(trace.set_span_in_context(span, parent))
-            bind_request_trace(span.get_span_context())
+            bound = bind_request_trace(span.get_span_context())
         try:
             await self.app(scope, receive, send_with_status)
         finally:
@@ -80,6 +81,7 @@ class TelemetryMiddleware:
                     members = self._log_members[(route, method)] = json_members({"method": method, "route": route})
                 log.info("request", {"status": status, "duration_ms": round(duration * 1000, 2)}, fixed=members)
                 span.end()
+            unbind_request_trace(bound)
             if token is not None:
                 context.detach(token)
 

@@ -3,13 +3,14 @@ every log line and upstream attempt: its span's ids in hex, the JSON members eve
 line of the request carries, and, when the trace is not sampled, the W3C headers that
 still carry it to upstreams (so their logs name the trace).
 
-The telemetry middleware binds it when the request's server span starts; tasks the
-request starts inherit it, as they inherit the OpenTelemetry context."""
+The telemetry middleware binds it when the request's server span starts and unbinds it
+when the request ends, as it attaches and detaches the OpenTelemetry context; tasks the
+request starts (fan-out sections, revalidation, DataLoader batches) inherit both."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +37,20 @@ class RequestTrace:
 _current: ContextVar[RequestTrace | None] = ContextVar("request_trace", default=None)
 
 
-def bind_request_trace(context: SpanContext) -> RequestTrace:
+def bind_request_trace(context: SpanContext) -> Token[RequestTrace | None] | None:
     """Make ``context`` (the server span's) the trace of the request being served; call it
-    before the request starts tasks, so they inherit it."""
-    bound = _trace(context)
-    _current.set(bound)
-    return bound
+    before the request starts tasks, so they inherit it, and hand the token back to
+    ``unbind_request_trace`` when the request ends. An invalid context (the SDK switched
+    off) binds nothing: no all-zero ids in log lines or ``traceparent``."""
+    if not context.is_valid:
+        return None
+    return _current.set(_trace(context))
+
+
+def unbind_request_trace(token: Token[RequestTrace | None] | None) -> None:
+    """Undo ``bind_request_trace``: the request has ended."""
+    if token is not None:
+        _current.reset(token)
 
 
 def current_request_trace() -> RequestTrace | None:
@@ -72,4 +81,4 @@ def _trace(context: SpanContext) -> RequestTrace:
     return RequestTrace(context, trace_id, span_id, "," + orjson.dumps(ids).decode()[1:-1], headers, sampled)
 
 
-__all__ = ["RequestTrace", "bind_request_trace", "current_request_trace", "trace_of"]
+__all__ = ["RequestTrace", "bind_request_trace", "current_request_trace", "trace_of", "unbind_request_trace"]

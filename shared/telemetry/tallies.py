@@ -6,8 +6,9 @@ a lock and checks the metric is observable, about ten Python calls an update. A 
 process updates its request and upstream-call metrics from one thread, its event loop,
 and /metrics is answered on that same loop, so none of that is needed: here an update
 is a dictionary entry or a list slot incremented. (Do not update a tally from another
-thread.) The families come out exactly as prometheus_client's own would: same names,
-``_total`` on counters, cumulative ``le`` buckets, ``_count`` and ``_sum``::
+thread.) The families come out as prometheus_client's own would: same names, ``_total``
+on counters, cumulative ``le`` buckets, ``_count`` and ``_sum``; only the ``_created``
+series are not written (nothing here reads them)::
 
     calls = CounterTally("bff_upstream_calls", "Upstream call attempts", ["upstream", "outcome"])
     calls.inc(("catalog", "success"))
@@ -18,11 +19,19 @@ thread.) The families come out exactly as prometheus_client's own would: same na
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString as _float_to_go_string
+
+
+def _go_float(bound: float) -> str:
+    """A bucket bound as prometheus_client writes ``le`` (``0.005``, ``1.0``, ``2e+06``)."""
+    text: str = _float_to_go_string(bound)  # type: ignore[no-untyped-call]
+    return text
 
 
 class CounterTally:
@@ -46,7 +55,7 @@ class CounterTally:
 
 
 class GaugeTally:
-    """An unlabelled gauge, moved up and down: ``value += 1``."""
+    """A gauge with constant labels (one series), moved up and down: ``value += 1``."""
 
     def __init__(self, name: str, documentation: str, labels: dict[str, str]) -> None:
         self.name = name
@@ -80,12 +89,13 @@ class HistogramTally:
     """A labelled histogram: ``child(label_values).observe(value)``; keep the child."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str], bounds: Sequence[float]) -> None:
-        if list(bounds) != sorted(set(bounds)):
+        finite = [float(bound) for bound in bounds if bound != math.inf]  # +Inf is always there
+        if finite != sorted(set(finite)):
             raise ValueError(f"histogram {name}: bucket bounds must be strictly increasing, got {list(bounds)}")
         self.name = name
         self.documentation = documentation
         self.labelnames = list(labelnames)
-        self.bounds = tuple(float(bound) for bound in bounds)
+        self.bounds = tuple(finite)
         self.children: dict[tuple[str, ...], HistogramChild] = {}
 
     def child(self, labels: tuple[str, ...]) -> HistogramChild:
@@ -96,7 +106,7 @@ class HistogramTally:
 
     def family(self) -> Metric:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        les = [repr(bound) for bound in self.bounds] + ["+Inf"]  # "0.005", "1.0": as prometheus_client
+        les = [_go_float(bound) for bound in self.bounds] + ["+Inf"]
         for labels, child in self.children.items():
             cumulative, buckets = 0, []
             for le, count in zip(les, child.buckets, strict=True):

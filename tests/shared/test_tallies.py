@@ -20,6 +20,18 @@ def test_a_histogram_tally_matches_prometheus_clients_exposition() -> None:
     assert generate_latest(ours) == _without_created(generate_latest(theirs))
 
 
+def test_unusual_bounds_are_written_as_prometheus_client_writes_them() -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    bounds = (0.5, 2e6, float("inf"))
+    tally = HistogramTally("y_bytes", "Size", [], bounds)
+    ours.register(TallyCollector([tally]))
+    histogram = Histogram("y_bytes", "Size", buckets=bounds, registry=theirs)
+    for value in (0.1, 3e6, 1e7):
+        tally.child(()).observe(value)
+        histogram.observe(value)
+    assert generate_latest(ours) == _without_created(generate_latest(theirs))
+
+
 def test_counter_and_gauge_tallies_match_prometheus_clients_exposition() -> None:
     ours, theirs = CollectorRegistry(), CollectorRegistry()
     calls = CounterTally("calls", "Calls", ["upstream", "outcome"])

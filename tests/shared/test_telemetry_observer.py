@@ -6,9 +6,10 @@ from contextvars import Token
 import pytest
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from shared.settings import TelemetrySettings
+from shared.telemetry.request_trace import bind_request_trace, current_request_trace, unbind_request_trace
 from shared.telemetry.setup import Telemetry
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -71,3 +72,20 @@ def test_each_attempt_is_counted_by_upstream_operation_region_and_outcome(
     assert registry.get_sample_value("bff_upstream_calls_total", {**labels, "outcome": "success"}) == 2
     assert registry.get_sample_value("bff_upstream_calls_total", {**labels, "outcome": "timeout"}) == 1
     assert registry.get_sample_value("bff_upstream_call_duration_seconds_count", labels) == 3
+
+
+def test_an_invalid_server_span_binds_no_trace_and_sends_no_zero_ids(
+    telemetry: tuple[Telemetry, InMemorySpanExporter],
+) -> None:
+    # What a tracer that does nothing (OTEL_SDK_DISABLED) gives the middleware.
+    assert bind_request_trace(INVALID_SPAN_CONTEXT) is None
+    assert current_request_trace() is None
+    attempt = telemetry[0].observer.attempt("catalog", "products", "eu-west-1", 1, "closed")
+    assert "traceparent" not in attempt.headers or "-" + "0" * 32 + "-" not in attempt.headers["traceparent"]
+
+
+def test_a_request_trace_is_gone_once_the_request_ends() -> None:
+    token = bind_request_trace(SpanContext(TRACE_ID, SERVER_SPAN_ID, False, TraceFlags(0)))
+    assert current_request_trace() is not None
+    unbind_request_trace(token)
+    assert current_request_trace() is None
