@@ -63,7 +63,7 @@ def create_app(
         settings=settings,
         endpoints=ENDPOINTS,
         openapi=openapi(sessions=settings.sessions.enabled),
-        extra_state={"graphql": service},
+        extra_state={"graphql": service, "session_cookies": sessions},
         extra_routes=routes,
         sessions=sessions,
         config_path=config_path,

@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from bff_web.settings import SessionSettings, WebSettings
 from shared.auth import TokenVerifier
-from shared.auth.middleware import SESSION_KEY
+from shared.auth.middleware import SESSION_KEY, SessionCookies
 from shared.auth.sessions import LoginState, Session, SessionStore, digest
 from shared.deadline import Deadline
 from shared.errors import BadRequest, Unauthenticated, UpstreamRejected
@@ -135,7 +135,7 @@ async def logout(request: Request) -> Response:
     session_id, _ = _session(request)
     await _store(request).delete(session_id)
     response = Response(status_code=204, headers=NO_STORE)
-    _clear_cookie(response, _settings(request))
+    _cookies(request).clear(response)
     return response
 
 
@@ -143,8 +143,13 @@ async def logout_all(request: Request) -> Response:
     _, session = _session(request)
     ended = await _store(request).delete_all(session.user_id)
     response = JSONResponse({"sessions_ended": ended}, headers=NO_STORE)
-    _clear_cookie(response, _settings(request))
+    _cookies(request).clear(response)
     return response
+
+
+def _cookies(request: Request) -> SessionCookies:
+    cookies: SessionCookies = request.state.session_cookies
+    return cookies
 
 
 def _session(request: Request) -> tuple[str, Session]:
@@ -176,12 +181,6 @@ def _set_cookie(response: Response, settings: SessionSettings, session_id: str, 
         secure=settings.cookie_secure,
         httponly=True,
         samesite=settings.same_site,
-    )
-
-
-def _clear_cookie(response: Response, settings: SessionSettings) -> None:
-    response.delete_cookie(
-        settings.cookie_name, path="/", secure=settings.cookie_secure, httponly=True, samesite=settings.same_site
     )
 
 

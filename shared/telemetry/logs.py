@@ -79,9 +79,12 @@ def _context_members() -> str:
 
 def json_members(fields: dict[str, Any]) -> str:
     """``fields`` as the members of a JSON object (no braces), string values redacted: the
-    constant part of a line, written once (see ``HotLog.info``'s ``fixed``)."""
-    redacted = {key: redact(value) if isinstance(value, str) else value for key, value in fields.items()}
-    return orjson.dumps(redacted, default=str).decode()[1:-1]
+    varying part of a hot line, or its constant part, written once (``HotLog.info``'s ``fixed``)."""
+    for value in fields.values():
+        if isinstance(value, str) and redact(value) != value:  # rare: copy only then
+            fields = {key: redact(item) if isinstance(item, str) else item for key, item in fields.items()}
+            break
+    return orjson.dumps(fields, default=str).decode()[1:-1]
 
 
 class JsonFormatter(logging.Formatter):
@@ -199,11 +202,7 @@ class HotLog:
             head = self._heads[msg] = json_members({"level": "info", "logger": logger.name, "msg": msg})
         if fixed:
             fixed = "," + fixed
-        for value in fields.values():
-            if isinstance(value, str) and ("@" in value or "+" in value):
-                fields = {key: redact(value) if isinstance(value, str) else value for key, value in fields.items()}
-                break
-        varying = orjson.dumps(fields, default=str).decode()[1:-1]
+        varying = json_members(fields)
         ts = self._clock.timestamp(time.time())
         sink.write_line(f'{{"ts":"{ts}",{head}{_context_members()}{fixed}{"," if varying else ""}{varying}}}')
 

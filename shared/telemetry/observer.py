@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from shared.telemetry.logs import HotLog, json_members
 from shared.telemetry.metrics import Metrics
-from shared.telemetry.request_trace import current_request_trace, trace_of
+from shared.telemetry.request_trace import RequestTrace, current_request_trace, trace_of
 
 log = HotLog("bff.upstream")
 
@@ -84,14 +84,11 @@ class TelemetryObserver:
         series = self._series.get(labels)
         if series is None:
             series = self._series[labels] = _Series(self.metrics, labels)
-        request = current_request_trace()
-        if request is None:
-            parent = trace.get_current_span().get_span_context()
-            request = trace_of(parent) if parent.is_valid else None
-        if request is not None and not request.sampled:
+        unsampled = _unsampled_trace()
+        if unsampled is not None:
             # The parent-based sampler would drop the span: start none, but still tell the
             # upstream which (unsampled) trace it is part of, so its logs can name it.
-            return TelemetryAttempt(series, None, request.unsampled_headers, log_calls=self.log_calls)
+            return TelemetryAttempt(series, None, unsampled.unsampled_headers, log_calls=self.log_calls)
         span = self.tracer.start_span(
             f"{upstream}.{operation}",
             kind=SpanKind.CLIENT,
@@ -109,8 +106,7 @@ class TelemetryObserver:
         return TelemetryAttempt(series, span, headers, log_calls=self.log_calls)
 
     def cached(self, upstream: str, operation: str, outcome: str) -> None:
-        request = current_request_trace()
-        if (request is not None and not request.sampled) or _parent_unsampled():
+        if _unsampled_trace() is not None:
             return
         with self.tracer.start_as_current_span(
             f"cache {upstream}.{operation}",
@@ -120,10 +116,16 @@ class TelemetryObserver:
             pass
 
 
-def _parent_unsampled() -> bool:
-    """True when the parent-based sampler would drop a new span here anyway."""
-    parent = trace.get_current_span().get_span_context()
-    return parent.is_valid and not parent.trace_flags.sampled
+def _unsampled_trace() -> RequestTrace | None:
+    """The trace this code runs in, when the parent-based sampler would drop a new span in
+    it anyway: the request's, bound once, else the current span's (outside a request)."""
+    request = current_request_trace()
+    if request is None:
+        parent = trace.get_current_span().get_span_context()
+        if not parent.is_valid:
+            return None
+        request = trace_of(parent)
+    return None if request.sampled else request
 
 
 __all__ = ["TelemetryAttempt", "TelemetryObserver"]
