@@ -29,7 +29,10 @@ as a failure for the breaker (the region is broken) but is not retried.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import os
 import random
 import time
 from collections import Counter
@@ -108,6 +111,20 @@ UNOBSERVED = _Unobserved()
 
 
 @dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A caller's ``Idempotency-Key`` for one write, and whose it is.
+
+    The upstream never sees the client's key: it gets a keyed hash of (caller, operation,
+    key), so two callers (or two operations) that pick the same key never share an entry
+    in the upstream's key store, and no user id travels in it. Pass it as
+    ``UpstreamClient.call(..., idempotency=IdempotencyKey(user_id, key))``.
+    """
+
+    caller: str | int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Region:
     name: str
     base_url: str
@@ -177,6 +194,9 @@ class UpstreamClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._cache = cache
+        # The cache's HMAC key is the same on every replica (required with Redis), so a
+        # retry that lands on another replica sends the upstream the same scoped key.
+        self._idempotency_secret = cache.keys.secret if cache is not None else os.urandom(32)
         self._observer = observer
         self._config = config
         self.retries = 0
@@ -222,17 +242,22 @@ class UpstreamClient:
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         cache_user: str | int | None = None,
+        idempotency: IdempotencyKey | None = None,
     ) -> ModelT:
         """Call ``operation`` through the pipeline and return its validated answer.
 
         ``json`` is sent as a JSON body, ``form`` as an ``application/x-www-form-urlencoded``
         one (OAuth token endpoints want that). ``cache_user`` names the caller for
         operations cached per user; without it such an operation is not cached at all.
+        ``idempotency`` carries a client's ``Idempotency-Key``: it goes upstream scoped to
+        the caller and the operation (see ``IdempotencyKey``), and makes a write repeatable.
         Raises an ``UpstreamError`` subclass when no usable answer could be had (not even
         a stale one).
         """
         if form is not None:
             json = _Form(form)
+        if idempotency is not None:
+            headers = {**(headers or {}), IDEMPOTENCY_HEADER: self.scoped_idempotency_key(operation, idempotency)}
         config = self._config  # one snapshot for the whole call (hot reload swaps it)
         policy = config.policy_for(operation)
         cache_policy = policy.cache
@@ -272,6 +297,14 @@ class UpstreamClient:
             return operation.parse(result.body)
         except ValidationError as exc:  # an entry written by an older model: treat as garbage
             raise UpstreamBadResponse(self.name, operation.name, "cached entry does not parse") from exc
+
+    def scoped_idempotency_key(self, operation: Operation[Any], idempotency: IdempotencyKey) -> str:
+        """The key the upstream sees: HMAC-SHA256 of (operation, caller, client key), 64 hex
+        characters (within the 1-128 of A-Z, a-z, 0-9, '_', '-' that upstreams accept)."""
+        # Length-prefixed parts, so no choice of key can make two different triples collide.
+        parts = (b"idempotency", operation.key.encode(), str(idempotency.caller).encode(), idempotency.key.encode())
+        message = b"".join(len(part).to_bytes(4, "big") + part for part in parts)
+        return hmac.new(self._idempotency_secret, message, hashlib.sha256).hexdigest()
 
     async def invalidate(self, *entities: str) -> None:
         """Drop cached answers about ``entities`` (e.g. after a write changed them), here
@@ -580,6 +613,7 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "UNOBSERVED",
     "Attempt",
+    "IdempotencyKey",
     "Region",
     "UpstreamClient",
     "UpstreamConfig",

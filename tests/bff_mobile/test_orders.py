@@ -96,3 +96,35 @@ async def test_create_fails_over_to_region_b_with_its_key(mobile: httpx.AsyncCli
         "/v1/orders", json={"items": [{"product_id": 5, "quantity": 1}]}, headers={**USER, "Idempotency-Key": key()}
     )
     assert answer.status_code == 201
+
+
+async def test_another_users_idempotency_key_places_an_order_of_their_own(
+    mobile: httpx.AsyncClient,
+) -> None:
+    shared_key = key()
+    body = {"items": [{"product_id": 11, "quantity": 1}]}
+    first = await mobile.post("/v1/orders", json=body, headers={"X-User-Id": "7", "Idempotency-Key": shared_key})
+    other = {"items": [{"product_id": 12, "quantity": 3}]}
+    second = await mobile.post("/v1/orders", json=other, headers={"X-User-Id": "8", "Idempotency-Key": shared_key})
+    assert first.status_code == 201
+    assert second.status_code == 201
+    assert second.json()["id"] != first.json()["id"]
+    assert second.json()["items"][0]["product_id"] == 12
+    assert (await mobile.get(f"/v1/orders/{second.json()['id']}", headers={"X-User-Id": "8"})).status_code == 200
+
+
+async def test_another_user_replaying_the_same_key_and_body_never_gets_the_first_users_order(
+    mobile: httpx.AsyncClient,
+) -> None:
+    shared_key = key()
+    body = {"items": [{"product_id": 13, "quantity": 1}]}
+    mine = (
+        await mobile.post("/v1/orders", json=body, headers={"X-User-Id": "7", "Idempotency-Key": shared_key})
+    ).json()
+    theirs = await mobile.post("/v1/orders", json=body, headers={"X-User-Id": "8", "Idempotency-Key": shared_key})
+    replay = await mobile.post("/v1/orders", json=body, headers={"X-User-Id": "7", "Idempotency-Key": shared_key})
+    assert theirs.status_code == 201
+    assert theirs.json()["id"] != mine["id"]
+    assert (await mobile.get(f"/v1/orders/{theirs.json()['id']}", headers={"X-User-Id": "7"})).status_code == 404
+    assert replay.status_code == 201
+    assert replay.json()["id"] == mine["id"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from shared import (
-    IDEMPOTENCY_HEADER,
     CachePolicy,
     CallExample,
     CallPolicy,
@@ -12,6 +11,7 @@ from shared import (
     UpstreamClient,
     UpstreamRejected,
 )
+from shared.upstream_client import IdempotencyKey
 from upstreams.orders.models import NewOrder, Order, OrderPage
 
 LIST_ORDERS = Operation(
@@ -75,12 +75,14 @@ class OrdersClient:
     async def create(self, order: NewOrder, idempotency_key: str, *, deadline: Deadline) -> Order:
         """Create an order; the same key and body return the same order, never a second one.
 
+        The key is the ordering user's: another user sending the same key places an order
+        of their own (the orders service sees a key scoped to the user and this operation).
         The user's cached order list is dropped, so their next screen shows the new order.
         """
         created = await self._upstream.call(
             CREATE_ORDER,
             json=order.model_dump(mode="json"),
-            headers={IDEMPOTENCY_HEADER: idempotency_key},
+            idempotency=IdempotencyKey(order.user_id, idempotency_key),
             deadline=deadline,
         )
         await self._upstream.invalidate(f"orders-of:{order.user_id}")
