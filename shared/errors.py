@@ -8,6 +8,7 @@ httpx, pydantic) are translated once, at the edge where they occur, with
     ├── ConfigError                 invalid configuration; the process refuses to start
     ├── ClientError                 the caller's request is wrong (4xx to the client)
     │   ├── BadRequest              400: malformed parameter, header or body
+    │   │   └── AmbiguousCredentials 400: the request names its caller more than once
     │   ├── Unauthenticated         401: no or invalid caller identity
     │   ├── Forbidden               403: the caller may not do this
     │   ├── NotFound                404: the resource does not exist
@@ -70,6 +71,14 @@ class BadRequest(ClientError):
     status = 400
     type_slug = "bad-request"
     title = "Bad request"
+
+
+class AmbiguousCredentials(BadRequest):
+    """Two credentials (a repeated ``Authorization``, a bearer token beside a session
+    cookie, ...): refused rather than choosing one, which would let either one win."""
+
+    type_slug = "ambiguous-credentials"
+    title = "Ambiguous credentials"
 
 
 class Unauthenticated(ClientError):
@@ -196,6 +205,7 @@ class UpstreamRejected(UpstreamError):
 
 
 __all__ = [
+    "AmbiguousCredentials",
     "BFFError",
     "BadRequest",
     "BreakerOpen",
