@@ -14,6 +14,7 @@ httpx, pydantic) are translated once, at the edge where they occur, with
     │   ├── NotFound                404: the resource does not exist
     │   ├── Conflict                409: the request conflicts with current state
     │   ├── ContentTooLarge         413: the request body exceeds server.max_body_bytes
+    │   ├── UnsupportedMediaType    415: a request body that is not application/json
     │   └── UnprocessableContent    422: well-formed but semantically invalid
     └── UpstreamError               a call to an upstream service did not give a usable answer
         ├── UpstreamUnavailable     503: no region could be reached (connect refused, dropped)
@@ -109,6 +110,12 @@ class ContentTooLarge(ClientError):
     status = 413
     type_slug = "content-too-large"
     title = "Content too large"
+
+
+class UnsupportedMediaType(ClientError):
+    status = 415
+    type_slug = "unsupported-media-type"
+    title = "Unsupported media type"
 
 
 class UnprocessableContent(ClientError):
@@ -218,6 +225,7 @@ __all__ = [
     "NotFound",
     "Unauthenticated",
     "UnprocessableContent",
+    "UnsupportedMediaType",
     "UpstreamBadResponse",
     "UpstreamError",
     "UpstreamRejected",

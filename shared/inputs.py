@@ -13,10 +13,14 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from shared.errors import BadRequest, UnprocessableContent
+from shared.errors import BadRequest, UnprocessableContent, UnsupportedMediaType
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# RFC 9110 section 8.3.1: type "/" subtype *( OWS ";" OWS [ name "=" ( token / quoted-string ) ] ).
+_HTTP_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf"[ \t]*({_HTTP_TOKEN}/{_HTTP_TOKEN})[ \t]*((?:;.*)?)", re.DOTALL)
+_PARAMETER = re.compile(rf'[ \t]*(?:({_HTTP_TOKEN})=({_HTTP_TOKEN}|"(?:[^"\\]|\\.)*"))?[ \t]*')
 #: The largest value ``path_int`` accepts (it reads at most 12 digits); endpoints document it as ``maximum``.
 PATH_INT_MAX = 999_999_999_999
 
@@ -53,11 +57,45 @@ def idempotency_key(request: Request) -> str:
     return key
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a ``Content-Type`` value is ``application/json``, with at most a
+    ``charset=utf-8`` parameter (names and values case-insensitive, the value may be quoted).
+
+    >>> is_json_media_type('Application/JSON; charset="UTF-8"'), is_json_media_type("application/jsonx")
+    (True, False)
+    """
+    whole = _MEDIA_TYPE.fullmatch(content_type)
+    if whole is None or whole.group(1).lower() != "application/json":
+        return False
+    charsets = []
+    for raw in whole.group(2).split(";")[1:]:  # a quoted ";" leaves an unmatched half: refused
+        parameter = _PARAMETER.fullmatch(raw)
+        if parameter is None:
+            return False
+        name, value = parameter.groups()
+        if name is None:  # an empty parameter (RFC 9110 allows "; ;")
+            continue
+        if name.lower() != "charset":
+            return False
+        charsets.append(value.removeprefix('"').removesuffix('"').lower())
+    return charsets in ([], ["utf-8"])
+
+
+def require_json_content_type(request: Request) -> None:
+    """415 unless the request says its body is ``application/json`` (UTF-8), exactly once."""
+    values = request.headers.getlist("content-type")
+    if len(values) != 1 or not is_json_media_type(values[0]):
+        got = "none" if not values else ", ".join(repr(value[:60]) for value in values)
+        raise UnsupportedMediaType(
+            f"the body must be sent as 'Content-Type: application/json' (charset utf-8 if any), got {got}",
+            field="Content-Type",
+        )
+
+
 async def json_body(request: Request, model: type[ModelT]) -> ModelT:
-    """Read and validate a JSON body: 415 is not used; a non-JSON body is a 400."""
-    content_type = request.headers.get("content-type", "")
-    if content_type and not content_type.lower().startswith("application/json"):
-        raise BadRequest(f"the body must be application/json, got {content_type!r}", field="body")
+    """Read and validate a JSON object body: 415 for any other Content-Type (or none),
+    400 for a body that is not JSON, 422 for JSON of the wrong shape, naming the field."""
+    require_json_content_type(request)
     raw = await request.body()
     try:
         data = orjson.loads(raw)
@@ -72,4 +110,12 @@ async def json_body(request: Request, model: type[ModelT]) -> ModelT:
         raise UnprocessableContent(f"{field}: {first['msg']}{more}", field=field) from None
 
 
-__all__ = ["PATH_INT_MAX", "idempotency_key", "json_body", "path_int", "query_int"]
+__all__ = [
+    "PATH_INT_MAX",
+    "idempotency_key",
+    "is_json_media_type",
+    "json_body",
+    "path_int",
+    "query_int",
+    "require_json_content_type",
+]

@@ -1,9 +1,12 @@
 """Every kind of bad input gets a precise 4xx problem naming the field; never a 500."""
 
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
+from tests.support import ADMIN
 
 USER = {"X-User-Id": "7"}
 
@@ -39,6 +42,91 @@ async def test_body_that_is_not_json_is_400(mobile: httpx.AsyncClient) -> None:
     answer = await mobile.post("/v1/orders", content=b"{not json", headers=headers)
     assert answer.status_code == 400
     assert answer.json()["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "text/plain",
+        "application/jsonx",
+        "application/json, text/plain",
+        "application/json; charset=latin-1",
+        "application/json; charset=utf-16",
+        "application/json; charset=utf-8; charset=utf-8",
+        "application/json; boundary=x",
+        "application/json-patch+json",
+        'application/json; charset="utf-8',
+        "multipart/form-data; boundary=x",
+    ],
+)
+async def test_a_body_not_sent_as_application_json_is_415(mobile: httpx.AsyncClient, content_type: str | None) -> None:
+    headers = {**USER, "Idempotency-Key": "k-media-type"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    answer = await mobile.post("/v1/orders", content=b'{"items": [{"product_id": 1, "quantity": 1}]}', headers=headers)
+    assert answer.status_code == 415
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:problem-type:bff:unsupported-media-type"
+    assert answer.json()["field"] == "Content-Type"
+
+
+async def test_a_utf16_body_declared_as_such_is_415_not_decoded(mobile: httpx.AsyncClient) -> None:
+    headers = {**USER, "Idempotency-Key": "k-utf16", "Content-Type": "application/json; charset=utf-16"}
+    body = '{"items": [{"product_id": 1, "quantity": 1}]}'.encode("utf-16")
+    assert (await mobile.post("/v1/orders", content=body, headers=headers)).status_code == 415
+
+
+async def test_two_content_type_headers_are_415(mobile: httpx.AsyncClient) -> None:
+    headers = [
+        (b"X-User-Id", b"7"),
+        (b"Idempotency-Key", b"k-two-types"),
+        (b"Content-Type", b"application/json"),
+        (b"Content-Type", b"text/plain"),
+    ]
+    answer = await mobile.post("/v1/orders", content=b'{"items": [{"product_id": 1, "quantity": 1}]}', headers=headers)
+    assert answer.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON", "application/json; charset=utf-8", 'application/json;charset="UTF-8"'],
+)
+async def test_application_json_in_any_case_with_a_utf8_charset_is_accepted(
+    mobile: httpx.AsyncClient, content_type: str
+) -> None:
+    headers = {**USER, "Idempotency-Key": uuid.uuid4().hex, "Content-Type": content_type}
+    answer = await mobile.post("/v1/orders", content=b'{"items": [{"product_id": 3, "quantity": 1}]}', headers=headers)
+    assert answer.status_code == 201
+
+
+@pytest.mark.parametrize("body", [b"[]", b"[1, 2]", b'"items"', b"42", b"null", b"true"])
+async def test_a_json_body_that_is_not_an_object_is_422_naming_the_body(mobile: httpx.AsyncClient, body: bytes) -> None:
+    headers = {**USER, "Idempotency-Key": "k-not-object", "Content-Type": "application/json"}
+    answer = await mobile.post("/v1/orders", content=body, headers=headers)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["field"] == "body"
+
+
+async def test_an_empty_json_body_is_400(mobile: httpx.AsyncClient) -> None:
+    headers = {**USER, "Idempotency-Key": "k-empty", "Content-Type": "application/json"}
+    answer = await mobile.post("/v1/orders", content=b"", headers=headers)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("PUT", "/admin/breakers/catalog/eu-west-1"), ("POST", "/admin/cache/invalidate")]
+)
+async def test_admin_bodies_not_sent_as_application_json_are_415(
+    mobile_admin: httpx.AsyncClient, method: str, path: str
+) -> None:
+    headers = {**ADMIN, "Content-Type": "text/plain"}
+    answer = await mobile_admin.request(method, path, content=b'{"entity": "product:42"}', headers=headers)
+    assert answer.status_code == 415
+    assert answer.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize(
