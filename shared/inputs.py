@@ -17,10 +17,11 @@ from shared.errors import BadRequest, UnprocessableContent, UnsupportedMediaType
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-# RFC 9110 section 8.3.1: type "/" subtype *( OWS ";" OWS [ name "=" ( token / quoted-string ) ] ).
-_HTTP_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_MEDIA_TYPE = re.compile(rf"[ \t]*({_HTTP_TOKEN}/{_HTTP_TOKEN})[ \t]*((?:;.*)?)", re.DOTALL)
-_PARAMETER = re.compile(rf'[ \t]*(?:({_HTTP_TOKEN})=({_HTTP_TOKEN}|"(?:[^"\\]|\\.)*"))?[ \t]*')
+# RFC 9110 section 8.3.1: type "/" subtype *( OWS ";" OWS [ name "=" ( token / quoted-string ) ] ),
+# a token being a run of _NAME_CHARS.
+_NAME_CHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf"[ \t]*({_NAME_CHARS}/{_NAME_CHARS})[ \t]*((?:;.*)?)", re.DOTALL)
+_PARAMETER = re.compile(rf'[ \t]*(?:({_NAME_CHARS})=({_NAME_CHARS}|"(?:[^"\\]|\\.)*"))?[ \t]*')
 #: The largest value ``path_int`` accepts (it reads at most 12 digits); endpoints document it as ``maximum``.
 PATH_INT_MAX = 999_999_999_999
 
