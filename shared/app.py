@@ -42,6 +42,7 @@ from shared.reload import ConfigWatcher
 from shared.responses import JSONResponse
 from shared.runtime import Runtime
 from shared.settings import ProcessSettings, load_settings
+from shared.telemetry.logs import redact_marked_fields
 from shared.telemetry.middleware import TelemetryMiddleware
 from shared.telemetry.setup import Telemetry
 from shared.upstream_client import UNOBSERVED
@@ -72,6 +73,7 @@ def runtime_lifespan(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
+        redact_marked_fields(specs)
         cache = build_response_cache(settings.cache)
         await cache.start()
         if limiter is not None:

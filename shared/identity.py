@@ -7,6 +7,9 @@ from starlette.requests import Request
 from shared.errors import BadRequest, Unauthenticated
 
 USER_KEY = "bff.user_id"
+#: The ``WWW-Authenticate`` challenge a 401 of this request carries (set by the auth
+#: middleware where bearer tokens are the way in; absent in trusted_header mode).
+CHALLENGE_KEY = "bff.auth_challenge"
 #: The largest user id: order ids carry the user id in at most 9 digits, so the orders
 #: service refuses larger ones. Endpoints document it as the ``maximum`` of ``X-User-Id``.
 USER_ID_MAX = 999_999_999
@@ -46,4 +49,12 @@ def optional_caller_id(request: Request) -> int | None:
     return None if user is None else int(user)
 
 
-__all__ = ["USER_ID_MAX", "USER_KEY", "caller_id", "optional_caller_id", "parse_user_id", "user_id_or_none"]
+__all__ = [
+    "CHALLENGE_KEY",
+    "USER_ID_MAX",
+    "USER_KEY",
+    "caller_id",
+    "optional_caller_id",
+    "parse_user_id",
+    "user_id_or_none",
+]

@@ -17,7 +17,10 @@ class InventoryEntry:
     operation: str
     name: str
     cached: str
-    logs_and_traces: str = "never written (ids, routes and statuses only; e-mail/phone patterns redacted)"
+    logs_and_traces: str = (
+        "never written (ids, routes and statuses only); redacted by its mark: as a log member's key,"
+        " assigned in free text, and its recent values anywhere in a line"
+    )
     shown: list[str] = field(default_factory=list)
 
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.errors import ClientError, UpstreamError, UpstreamRejected
+from shared.identity import CHALLENGE_KEY
 from shared.middleware.request_id import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -58,7 +59,12 @@ def problem(
 async def client_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClientError)
     extra = {"field": exc.field} if exc.field else None
-    return problem(exc.status, exc.type_slug, exc.title, exc.detail, instance=request.url.path, extra=extra)
+    # RFC 9110 §15.5.2: a 401 says how to authenticate (set by the auth middleware in jwt mode).
+    challenge = request.scope.get(CHALLENGE_KEY) if exc.status == 401 else None
+    headers = {"WWW-Authenticate": challenge} if challenge else None
+    return problem(
+        exc.status, exc.type_slug, exc.title, exc.detail, instance=request.url.path, extra=extra, headers=headers
+    )
 
 
 async def upstream_error(request: Request, exc: Exception) -> Response:

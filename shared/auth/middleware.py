@@ -9,6 +9,15 @@ which page sent the request. A dead session's 401 also clears the cookie, and th
 paths do not read it at all, so a browser holding an ended session can always sign in
 again. Without any of these the request goes on anonymous, and endpoints that need a
 caller refuse it (``shared.identity.caller_id``).
+
+A request that names its caller more than once is a 400 (``ambiguous-credentials``),
+never a choice: a repeated ``Authorization``, ``X-User-Id`` or ``X-CSRF-Token``, more
+than one credential in one ``Authorization``, a session cookie sent with two values, or a
+bearer token (``X-User-Id``) *and* a session cookie, whoever they name
+(``shared.auth.credentials`` has the rules). In jwt mode every 401 carries
+``WWW-Authenticate: Bearer realm="bff"``, with ``error="invalid_token"`` and the reason
+when a token was presented and refused (RFC 6750 §3); the admin API's carry
+``realm="bff-admin"``.
 """
 
 from __future__ import annotations
@@ -20,14 +29,28 @@ from typing import Literal
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.auth.credentials import (
+    AUTHORIZATION,
+    BEARER_CHALLENGE,
+    REALM,
+    USER_HEADER,
+    bearer_token,
+    challenge,
+    read_credentials,
+    refuse_repeated,
+    session_id,
+    two_ways,
+)
 from shared.auth.sessions import SessionStore
 from shared.auth.verifier import TokenVerifier
-from shared.errors import ClientError, Forbidden, Unauthenticated, UpstreamError
-from shared.identity import USER_KEY, parse_user_id
+from shared.errors import AmbiguousCredentials, ClientError, Forbidden, Unauthenticated, UpstreamError
+from shared.identity import CHALLENGE_KEY, USER_KEY, parse_user_id
 from shared.problems import problem, upstream_error
 from shared.types import ASGIApp, Receive, Scope, Send
 
 ADMIN_PREFIX = "/admin/"
+ADMIN_REALM = "bff-admin"
+ADMIN_CHALLENGE = challenge(realm=ADMIN_REALM)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -59,24 +82,25 @@ class AuthMiddleware:
         self.app = app
         self.verifier = verifier
         self.sessions = sessions
+        self._credential_header = USER_HEADER if verifier is None else AUTHORIZATION
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The admin API's bearer is admin.token, not a user's JWT; shared.admin checks it.
-        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         try:
-            user = await self._user(scope)
+            if scope["path"].startswith(ADMIN_PREFIX):
+                # The admin API's bearer is admin.token, not a user's JWT; shared.admin checks
+                # it, and reads one Authorization: a repeat must not let either one win.
+                scope[CHALLENGE_KEY] = ADMIN_CHALLENGE
+                refuse_repeated(scope["headers"], AUTHORIZATION)
+                user = None
+            else:
+                if self.verifier is not None:
+                    scope[CHALLENGE_KEY] = BEARER_CHALLENGE
+                user = await self._user(scope)
         except ClientError as exc:
-            dead_session = exc.status == 401 and exc.field == COOKIE_FIELD
-            bearer_refused = exc.status == 401 and not dead_session
-            headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if bearer_refused else None
-            response = problem(
-                exc.status, exc.type_slug, exc.title, exc.detail, extra={"field": exc.field}, headers=headers
-            )
-            if dead_session and self.sessions is not None:
-                self.sessions.clear(response)
-            await response(scope, receive, send)
+            await self._refuse(exc, scope, receive, send)
             return
         except UpstreamError as exc:  # the session store failed: 503, as from a handler (not a 500)
             await (await upstream_error(Request(scope, receive), exc))(scope, receive, send)
@@ -85,54 +109,57 @@ class AuthMiddleware:
             scope[USER_KEY] = user
         await self.app(scope, receive, send)
 
+    async def _refuse(self, exc: ClientError, scope: Scope, receive: Receive, send: Send) -> None:
+        dead_session = exc.status == 401 and exc.field == COOKIE_FIELD
+        headers = None
+        if CHALLENGE_KEY in scope and (exc.status == 401 or isinstance(exc, AmbiguousCredentials)):
+            if isinstance(exc, AmbiguousCredentials):
+                realm = ADMIN_REALM if scope["path"].startswith(ADMIN_PREFIX) else REALM
+                scope[CHALLENGE_KEY] = challenge("invalid_request", exc.detail, realm=realm)
+            headers = {"WWW-Authenticate": scope[CHALLENGE_KEY]}
+        response = problem(
+            exc.status, exc.type_slug, exc.title, exc.detail, extra={"field": exc.field}, headers=headers
+        )
+        if dead_session and self.sessions is not None:
+            self.sessions.clear(response)
+        await response(scope, receive, send)
+
     async def _user(self, scope: Scope) -> int | None:
-        headers = dict(scope["headers"])
-        if self.verifier is None:  # trusted_header mode
-            raw = headers.get(b"x-user-id")
-            if raw is not None:
-                return parse_user_id(raw.decode("latin-1"))
-        else:
-            authorization = headers.get(b"authorization")
-            if authorization is not None:
-                scheme, _, token = authorization.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer" or not token:
-                    raise Unauthenticated("use 'Authorization: Bearer <token>'", field="Authorization")
-                return await self.verifier.user_id(token.strip())
+        credentials = read_credentials(scope["headers"], self._credential_header)
+        session_cookie = None
         if self.sessions is not None and scope["path"] not in self.sessions.sign_in_paths:
-            return await self._session_user(scope, headers)
+            session_cookie = session_id(credentials.cookies, self.sessions.cookie_name)
+        if credentials.credential is not None:
+            if session_cookie is not None:
+                raise two_ways(self._credential_header)
+            if self.verifier is None:  # trusted_header mode
+                return parse_user_id(credentials.credential.decode("latin-1"))
+            token = bearer_token(credentials.credential)
+            try:
+                return await self.verifier.user_id(token)
+            except Unauthenticated as exc:
+                scope[CHALLENGE_KEY] = challenge("invalid_token", exc.detail)
+                raise
+        if session_cookie is not None:
+            return await self._session_user(scope, session_cookie, credentials.csrf_token)
         return None
 
-    async def _session_user(self, scope: Scope, headers: dict[bytes, bytes]) -> int | None:
+    async def _session_user(self, scope: Scope, session_id: str, csrf_token: bytes | None) -> int:
         assert self.sessions is not None
-        session_id = cookie_value(headers.get(b"cookie"), self.sessions.cookie_name)
-        if session_id is None:
-            return None
         store = self.sessions.store
         session = await store.get(session_id)
         if session is None:
             raise Unauthenticated("the session has ended (expired or logged out): sign in again", field=COOKIE_FIELD)
-        if scope["method"] not in SAFE_METHODS:
-            sent = headers.get(b"x-csrf-token", b"")
-            if not hmac.compare_digest(sent, session.csrf_token.encode()):
-                raise Forbidden(
-                    "a request authenticated by the session cookie must send the session's CSRF token"
-                    " (GET /auth/session) in X-CSRF-Token",
-                    field="X-CSRF-Token",
-                )
+        sent_csrf = csrf_token or b""
+        if scope["method"] not in SAFE_METHODS and not hmac.compare_digest(sent_csrf, session.csrf_token.encode()):
+            raise Forbidden(
+                "a request authenticated by the session cookie must send the session's CSRF token"
+                " (GET /auth/session) in X-CSRF-Token",
+                field="X-CSRF-Token",
+            )
         await store.touch(session_id, session)
         scope[SESSION_KEY] = (session_id, session)
         return session.user_id
 
 
-def cookie_value(header: bytes | None, name: str) -> str | None:
-    """The value of cookie ``name`` in a ``Cookie`` header, if it is there."""
-    if not header:
-        return None
-    for pair in header.decode("latin-1").split(";"):
-        key, _, value = pair.strip().partition("=")
-        if key == name and value:
-            return value
-    return None
-
-
-__all__ = ["COOKIE_FIELD", "SESSION_KEY", "USER_KEY", "AuthMiddleware", "SessionCookies", "cookie_value"]
+__all__ = ["COOKIE_FIELD", "SESSION_KEY", "USER_KEY", "AuthMiddleware", "SessionCookies"]

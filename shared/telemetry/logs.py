@@ -1,38 +1,51 @@
 """JSON-lines logging: one object per line with the request id and trace id.
 
-Values are never personal data by construction (log lines carry ids, routes, statuses
-and durations); as a second line of defence, anything that looks like an e-mail address
-or a phone number is redacted before it is written.
+Log lines carry ids, routes, statuses and durations, not personal data; what might slip
+in is redacted before it is written, by the PII marks on the upstream models
+(``shared.telemetry.redaction``): each process's lifespan adds the fields its upstreams
+mark (``redact_marked_fields``), so a newly marked field is redacted with no other change.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 import orjson
 from opentelemetry import trace
 
 from shared.middleware.request_id import current_request_id
+from shared.operations import UpstreamSpec
+from shared.telemetry.redaction import Redactor, marked_names
 from shared.telemetry.request_trace import current_request_trace, trace_of
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"\+\d[\d ()-]{7,}\d")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+#: What every line is redacted by; marks are added by ``redact_marked_fields``.
+_redactor = Redactor()
 
 
 def redact(text: str) -> str:
-    # The membership tests skip both regular expressions for almost every value.
-    if "@" in text:
-        text = _EMAIL.sub("[redacted-email]", text)
-    if "+" in text:
-        text = _PHONE.sub("[redacted-phone]", text)
-    return text
+    """``text`` with personal data redacted (``Redactor.text`` of the installed redactor)."""
+    return _redactor.text(text)
+
+
+def redact_marked_fields(upstreams: Iterable[UpstreamSpec]) -> None:
+    """Redact, from now on, the PII-marked fields of the answers of ``upstreams`` (a
+    process's) in every line; fields added before stay redacted."""
+    install_redactor(_redactor.including(marked_names(op.response for spec in upstreams for op in spec.operations)))
+
+
+def install_redactor(redactor: Redactor) -> Redactor:
+    """Use ``redactor`` for every line from now on; returns the one it replaces."""
+    global _redactor  # logging itself is process-wide
+    previous, _redactor = _redactor, redactor
+    return previous
 
 
 class _Clock:
@@ -78,12 +91,11 @@ def _context_members() -> str:
 
 
 def json_members(fields: dict[str, Any]) -> str:
-    """``fields`` as the members of a JSON object (no braces), string values redacted: the
-    varying part of a hot line, or its constant part, written once (``HotLog.info``'s ``fixed``)."""
-    for value in fields.values():
-        if isinstance(value, str) and redact(value) != value:  # rare: copy only then
-            fields = {key: redact(item) if isinstance(item, str) else item for key, item in fields.items()}
-            break
+    """``fields`` as the members of a JSON object (no braces), redacted: the varying part
+    of a hot line, or its constant part, written once (``HotLog.info``'s ``fixed``)."""
+    redactor = _redactor
+    if redactor.needs_members(fields):  # rare: copy only then
+        fields = redactor.members(fields)
     return orjson.dumps(fields, default=str).decode()[1:-1]
 
 
@@ -97,12 +109,12 @@ class JsonFormatter(logging.Formatter):
             self._clock.timestamp(record.created), record.levelname.lower(), record.name, record.getMessage()
         )
         fields = record.__dict__
-        for key in fields.keys() - _STANDARD:
-            if not key.startswith("_"):
-                value = fields[key]
-                entry[key] = redact(value) if isinstance(value, str) else value
+        extra = {key: fields[key] for key in fields.keys() - _STANDARD if not key.startswith("_")}
+        redactor = _redactor
+        if extra:
+            entry.update(redactor.members(extra) if redactor.needs_members(extra) else extra)
         if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
+            entry["exception"] = redactor.text(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -241,6 +253,8 @@ __all__ = [
     "HotLog",
     "JsonFormatter",
     "configure_logging",
+    "install_redactor",
     "json_members",
     "redact",
+    "redact_marked_fields",
 ]
