@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from shared.cache.stores import CacheStore, Handler
 from shared.policy import BreakerPolicy
@@ -84,12 +84,19 @@ class GuardedStore:
             self.errors += 1
             return fallback
 
-    async def try_lock(self, key: str, ttl: float) -> bool | None:
-        """``True``/``False`` from the store; ``None`` when the store could not answer."""
-        return await self.run(lambda: self.store.try_lock(key, ttl), None)
+    async def try_lock(self, key: str, ttl: float) -> str | Literal[False] | None:
+        """The lock's token when this caller holds it now, ``False`` when another holder
+        has it, ``None`` when the store could not answer."""
 
-    async def unlock(self, key: str) -> None:
-        await self.run(lambda: self.store.unlock(key), None)
+        async def attempt() -> str | Literal[False]:
+            token = await self.store.try_lock(key, ttl)
+            return False if token is None else token
+
+        return await self.run(attempt, None)
+
+    async def unlock(self, key: str, token: str) -> bool:
+        """Free the lock if ``token`` still holds it (see ``CacheStore.unlock``)."""
+        return await self.run(lambda: self.store.unlock(key, token), False)
 
     async def publish(self, channel: str, message: bytes) -> bool:
         async def send() -> bool:

@@ -6,7 +6,8 @@
                                                  ├► stale: serve, refresh once in the background
                                                  └► miss: one load per key per process (others wait
                                                           on it), one per key across replicas (a short
-                                                          lock; others poll briefly for its result)
+                                                          lock with a token, released only by its
+                                                          holder; others poll briefly for its result)
     a failed load with a usable stale entry ─► serve stale (stale-if-error)
 
 Entries of operations that return PII are sealed (AES-GCM) before they leave the process.
@@ -183,8 +184,8 @@ class ResponseCache:
         load: Loader,
     ) -> Loaded:
         lock = self.keys.lock(key)
-        locked = await self.store.try_lock(lock, self._settings.lock_ttl)
-        if locked is False:
+        token = await self.store.try_lock(lock, self._settings.lock_ttl)
+        if token is False:
             # Another replica is filling this key: give it a moment before calling too.
             waited = await self._wait_for_peer(operation, key, sealed, deadline)
             if waited is not None:
@@ -194,8 +195,9 @@ class ResponseCache:
             await self._store(key, body, policy, sealed, tags)
             return body, model
         finally:
-            if locked:
-                await self.store.unlock(lock)
+            if token:
+                # Frees only our own lock: past lock_ttl another replica may hold it.
+                await self.store.unlock(lock, token)
 
     def _recently_filled(self, key: str) -> Entry | None:
         entry = self._local.get(key) if self._local is not None else None

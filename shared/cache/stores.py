@@ -1,8 +1,12 @@
 """Where entries live: Redis (shared by every replica) or this process's memory.
 
-Both sit on aiocache (``RedisCache`` / ``SimpleMemoryCache``) for get, set, delete and the
-refill lock (``add``: set if absent). What aiocache does not cover — tag sets, SCAN by
-prefix and pub/sub — goes to the underlying redis-py client, or to plain dicts in memory.
+Both sit on aiocache (``RedisCache`` / ``SimpleMemoryCache``) for get, set and delete.
+What aiocache does not cover — tag sets, SCAN by prefix, pub/sub and the refill lock —
+goes to the underlying redis-py client, or to plain dicts in memory.
+
+The refill lock holds a random token: ``try_lock`` returns it, and ``unlock`` deletes the
+lock only while it still holds that token (in Redis, one compare-and-delete script). A
+holder whose lock expired, and was then taken by another replica, cannot free the other's.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -17,7 +22,7 @@ from urllib.parse import urlsplit
 
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import NullSerializer
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 Handler = Callable[[bytes], Awaitable[None]]
 log = logging.getLogger("bff.cache")
@@ -31,9 +36,15 @@ class CacheStore(Protocol):
     async def delete(self, keys: Sequence[str]) -> int: ...
     async def pop_tag(self, tag: str) -> list[str]: ...
     async def keys_with_prefix(self, prefix: str) -> list[str]: ...
-    async def try_lock(self, key: str, ttl: float) -> bool: ...
+    async def try_lock(self, key: str, ttl: float) -> str | None:
+        """A token if this caller now holds the lock on ``key`` for ``ttl``; ``None`` if another does."""
+        ...
+
+    async def unlock(self, key: str, token: str) -> bool:
+        """Free the lock if ``token`` still holds it; ``False`` (nothing freed) otherwise."""
+        ...
+
     async def expire(self, key: str, ttl: float) -> bool: ...
-    async def unlock(self, key: str) -> None: ...
     async def publish(self, channel: str, message: bytes) -> None: ...
     async def listen(self, channel: str, handler: Handler) -> None: ...
     async def aclose(self) -> None: ...
@@ -78,15 +89,19 @@ class MemoryStore:
     async def keys_with_prefix(self, prefix: str) -> list[str]:
         return [key for key in self._keys if key.startswith(prefix)]
 
-    async def try_lock(self, key: str, ttl: float) -> bool:
+    async def try_lock(self, key: str, ttl: float) -> str | None:
+        token = _new_token()
         try:
-            await self._cache.add(key, b"1", ttl=ttl)
+            await self._cache.add(key, token.encode(), ttl=ttl)
         except ValueError:  # aiocache: the key exists
-            return False
-        return True
+            return None
+        return token
 
-    async def unlock(self, key: str) -> None:
-        await self._cache.delete(key)
+    async def unlock(self, key: str, token: str) -> bool:
+        # No await between the read and the delete yields to another task: one step.
+        if await self._cache.get(key) != token.encode():
+            return False
+        return bool(await self._cache.delete(key))
 
     async def expire(self, key: str, ttl: float) -> bool:
         """Give an existing entry a new TTL; ``False`` (and nothing written) if it is gone."""
@@ -119,10 +134,15 @@ class RedisStore:
             password=parts.password,
             pool_max_size=pool_size,
             create_connection_timeout=connect_timeout,
-            connection_pool_kwargs={"socket_timeout": op_timeout},
+            # A burst of more concurrent operations than connections (a cold stampede: the
+            # very case the fill lock is for) waits for a free connection within the budget,
+            # rather than failing at once with MaxConnectionsError and tripping the breaker.
+            connection_pool_class=BlockingConnectionPool,
+            connection_pool_kwargs={"socket_timeout": op_timeout, "timeout": op_timeout},
             timeout=None,  # the guard owns the time budget
         )
         self.client: Redis = self._cache.client
+        self._release = self.client.register_script(_RELEASE_IF_OWNED)
         self._listener: asyncio.Task[None] | None = None
 
     async def get(self, key: str) -> bytes | None:
@@ -157,12 +177,14 @@ class RedisStore:
         # SCAN, never KEYS: it does not block Redis on a large keyspace.
         return [key.decode() async for key in self.client.scan_iter(match=f"{_escape(prefix)}*", count=500)]
 
-    async def try_lock(self, key: str, ttl: float) -> bool:
-        acquired = await self.client.set(key, b"1", nx=True, px=max(1, int(ttl * 1000)))
-        return bool(acquired)
+    async def try_lock(self, key: str, ttl: float) -> str | None:
+        token = _new_token()
+        acquired = await self.client.set(key, token.encode(), nx=True, px=max(1, int(ttl * 1000)))
+        return token if acquired else None
 
-    async def unlock(self, key: str) -> None:
-        await self.client.delete(key)
+    async def unlock(self, key: str, token: str) -> bool:
+        released = await self._release(keys=[key], args=[token.encode()])
+        return bool(released)
 
     async def expire(self, key: str, ttl: float) -> bool:
         return bool(await self.client.pexpire(key, max(1, int(ttl * 1000))))
@@ -199,6 +221,19 @@ class RedisStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await self.client.aclose()
+
+
+#: Delete the lock only if it still holds the caller's token, in one atomic step.
+_RELEASE_IF_OWNED = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+
+def _new_token() -> str:
+    return secrets.token_hex(16)
 
 
 def _escape(prefix: str) -> str:

@@ -41,15 +41,16 @@ class BrokenStore:
         await self._fail()
         return []
 
-    async def try_lock(self, key: str, ttl: float) -> bool:
+    async def try_lock(self, key: str, ttl: float) -> str | None:
         await self._fail()
-        return False
+        return None
 
     async def expire(self, key: str, ttl: float) -> bool:
         raise ConnectionError("down")
 
-    async def unlock(self, key: str) -> None:
+    async def unlock(self, key: str, token: str) -> bool:
         await self._fail()
+        return False
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self._fail()
