@@ -28,6 +28,7 @@ from shared.auth.middleware import SessionCookies
 from shared.auth.sessions import SessionStore
 from shared.cache import build_response_cache
 from shared.endpoints import Endpoint, endpoint_routes
+from shared.forwarded import ClientAddresses
 from shared.health import Readiness, health_routes
 from shared.http import create_transport
 from shared.listeners import ListenerGate, Listeners
@@ -150,7 +151,11 @@ def build_app(
         # /admin only on the admin listener, the public API only on the public one.
         Middleware(ListenerGate, listeners=listeners),
         Middleware(AuthMiddleware, verifier=verifier, sessions=sessions),
-        Middleware(RateLimitMiddleware, limiter=limiter if settings.rate_limit.enabled else None),
+        Middleware(
+            RateLimitMiddleware,
+            limiter=limiter if settings.rate_limit.enabled else None,
+            addresses=ClientAddresses(settings.server.trusted_proxies, settings.server.client_address_header),
+        ),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
     ]

@@ -1,8 +1,9 @@
 """Rate limiting with token buckets: in Redis so limits hold across replicas, in process
 memory when Redis is absent or failing (fail open to a per-process limit).
 
-A request takes one token from its client's bucket (the user, else the IP; keyed by
-HMAC, so no raw id or address is stored), from its route's bucket if one is configured,
+A request takes one token from its client's bucket (the user, else the client's address
+as ``shared.forwarded`` works it out behind trusted proxies; keyed by HMAC, so no raw id
+or address is stored), from its route's bucket if one is configured,
 and from the total bucket. Refused requests get 429 problem+json with ``Retry-After``.
 """
 
@@ -20,6 +21,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from shared.cache.guarded import GuardedStore
+from shared.forwarded import ClientAddresses
 from shared.identity import USER_KEY
 from shared.problems import problem
 from shared.settings import Rate, RateLimitSettings
@@ -133,9 +135,10 @@ class RateLimitMiddleware:
 
     EXEMPT = frozenset({"/livez", "/readyz", "/metrics"})
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter | None) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter | None, addresses: ClientAddresses | None = None) -> None:
         self.app = app
         self.limiter = limiter
+        self.addresses = addresses or ClientAddresses(())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limiter = self.limiter
@@ -146,7 +149,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         user = scope.get(USER_KEY)
-        client = f"user:{user}" if user is not None else f"ip:{(scope.get('client') or ('unknown', 0))[0]}"
+        client = f"user:{user}" if user is not None else f"ip:{self.addresses.of(scope)}"
         wait = await limiter.check(scope["method"], scope["path"], client)
         if wait > 0:
             retry_after = str(max(1, math.ceil(wait)))

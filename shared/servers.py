@@ -125,6 +125,9 @@ class _ServerGroup:
                     # logs; a CLI configures its own).
                     log_config=None,
                     access_log=False,
+                    # uvicorn would take X-Forwarded-For from 127.0.0.1 as the client; shared.forwarded
+                    # does, only from server.trusted_proxies.
+                    proxy_headers=False,
                     # Our apps speak HTTP only; "none" avoids importing websockets.
                     ws="none",
                     timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,

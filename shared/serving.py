@@ -92,6 +92,9 @@ def serve(app: Any, settings: ProcessSettings) -> int:
         http="httptools",
         lifespan="on",
         access_log=False,
+        # uvicorn would take X-Forwarded-For from 127.0.0.1 as the client; shared.forwarded
+        # does, only from server.trusted_proxies.
+        proxy_headers=False,
         log_level=settings.log_level,
         log_config=None,  # the JSON logging configured by the caller stays
         timeout_keep_alive=int(server_settings.keepalive_seconds),

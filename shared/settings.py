@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.errors import ConfigError
@@ -47,6 +47,13 @@ class ServerSettings(FrozenModel):
     drain_seconds: float = Field(default=10.0, ge=0, le=300)
     #: Then: seconds in-flight requests get to finish before connections are closed.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=600)
+    #: Networks of the proxies in front (CIDR, e.g. ``10.0.0.0/8``; a bare address is one
+    #: host). Only a connection from one of them may name the client in
+    #: ``client_address_header`` (the rate limiter's bucket of anonymous callers). None by
+    #: default: every client is the connection's peer, which is right when exposed directly.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    #: The header the trusted proxies write: ``x-forwarded-for`` or ``forwarded`` (RFC 7239).
+    client_address_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
 
 
 class HttpSettings(FrozenModel):

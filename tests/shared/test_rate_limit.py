@@ -93,3 +93,45 @@ def test_local_bucket_refills_at_its_rate() -> None:
     assert buckets.take("k", rate) == pytest.approx(0.5)
     clock.advance(0.5)
     assert buckets.take("k", rate) == 0.0
+
+
+def anonymous(upstreams: Standins, **server: object) -> MobileSettings:
+    config = mobile_config(upstreams, server=server)
+    config["rate_limit"] = {"enabled": True, "per_client": {"per_second": 0.01, "burst": 3}}
+    return MobileSettings.model_validate(config)
+
+
+async def anonymous_statuses(url: str, forwarded_for: list[str]) -> list[int]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return [
+            (await client.get(f"{url}/v1/products/42", headers={"X-Forwarded-For": value})).status_code
+            for value in forwarded_for
+        ]
+
+
+async def test_a_direct_client_cannot_pick_its_bucket_with_x_forwarded_for(upstreams: Standins) -> None:
+    # No trusted proxies (the default): the loopback peer is the client, whatever it claims.
+    with serve_mobile(anonymous(upstreams)) as url:
+        codes = await anonymous_statuses(url, [f"198.51.100.{i}" for i in range(1, 6)])
+    assert codes == [200, 200, 200, 429, 429]
+
+
+async def test_a_client_outside_the_trusted_networks_cannot_pick_its_bucket(upstreams: Standins) -> None:
+    with serve_mobile(anonymous(upstreams, trusted_proxies=["10.0.0.0/8"])) as url:
+        codes = await anonymous_statuses(url, [f"198.51.100.{i}" for i in range(1, 6)])
+    assert codes == [200, 200, 200, 429, 429]
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(upstreams: Standins) -> None:
+    with serve_mobile(anonymous(upstreams, trusted_proxies=["127.0.0.0/8"])) as url:
+        first = await anonymous_statuses(url, ["198.51.100.1"] * 4)
+        other = await anonymous_statuses(url, ["6.6.6.6, 198.51.100.2"] * 3)
+    assert first == [200, 200, 200, 429]
+    assert other == [200, 200, 200]
+
+
+async def test_malformed_forwarding_headers_share_the_proxys_bucket_and_never_fail(upstreams: Standins) -> None:
+    garbage = ["", "not-an-ip", "198.51.100.1, garbage", "[::1", "1.2.3.4:99999", ",,,"]
+    with serve_mobile(anonymous(upstreams, trusted_proxies=["127.0.0.0/8"])) as url:
+        codes = await anonymous_statuses(url, garbage)
+    assert codes == [200, 200, 200, 429, 429, 429]
