@@ -25,6 +25,10 @@ class GraphQLSettings(FrozenModel):
     #: Estimated cost allowed: every field costs 1, and a list field's selection is
     #: multiplied by its ``first`` argument (or its default page size).
     max_cost: int = Field(default=5000, ge=1, le=10_000_000)
+    #: Field comparisons validation may make: fields landing on one response key are
+    #: compared pairwise (``{ id id id … }`` costs the square of its length), so a small
+    #: document could hold the event loop; past this it is refused before validation.
+    max_overlap_checks: int = Field(default=1000, ge=100, le=1_000_000)
     #: Operations in one batched (JSON array) request.
     max_batch: int = Field(default=5, ge=1, le=100)
     #: Bytes of one document.

@@ -34,6 +34,7 @@ from shared.http import create_transport
 from shared.listeners import ListenerGate, Listeners
 from shared.middleware.body_limit import BodyLimitMiddleware
 from shared.middleware.compression import GZipMiddleware
+from shared.middleware.last_resort import LastResortMiddleware
 from shared.middleware.request_id import RequestIdMiddleware
 from shared.middleware.security import SecurityHeadersMiddleware
 from shared.operations import UpstreamSpec
@@ -148,6 +149,8 @@ def build_app(
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(SecurityHeadersMiddleware, max_header_bytes=settings.server.max_header_bytes),
+        # An exception no handler took: a 500 that still carries the two layers' headers.
+        Middleware(LastResortMiddleware),
         # /admin only on the admin listener, the public API only on the public one.
         Middleware(ListenerGate, listeners=listeners),
         Middleware(AuthMiddleware, verifier=verifier, sessions=sessions),

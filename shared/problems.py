@@ -98,9 +98,14 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, slug, title, detail, instance=request.url.path, headers=headers)
 
 
+def internal_error() -> Response:
+    """The answer to a failure nobody expected: a stable type, no detail of the failure."""
+    return problem(500, "internal", "Internal error", "an unexpected error occurred; quote the request_id")
+
+
 async def unhandled(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, _route(request), exc_info=exc)
-    return problem(500, "internal", "Internal error", "an unexpected error occurred; quote the request_id")
+    return internal_error()
 
 
 EXCEPTION_HANDLERS = {
@@ -110,4 +115,4 @@ EXCEPTION_HANDLERS = {
     Exception: unhandled,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_MEDIA_TYPE", "TYPE_PREFIX", "problem"]
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_MEDIA_TYPE", "TYPE_PREFIX", "internal_error", "problem"]

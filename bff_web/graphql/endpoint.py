@@ -125,7 +125,10 @@ async def _execute(
             operation_name=operation_name if isinstance(operation_name, str) else None,
             allowed_operation_types=allowed,
         )
-    except InvalidOperationTypeError:
+    except InvalidOperationTypeError as exc:
+        if exc.operation_type is OperationType.SUBSCRIPTION:
+            message = "subscriptions are not served over HTTP here; send a query (GET or POST) or a mutation (POST)"
+            return 400, {"errors": [request_error(message, "OPERATION_NOT_SUPPORTED")]}
         return 405, {"errors": [request_error("only queries may be sent with GET; use POST", "METHOD_NOT_ALLOWED")]}
     except CannotGetOperationTypeError as exc:
         # The client's own mistake, answered (with its own input) and never logged: an

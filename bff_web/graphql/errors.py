@@ -80,7 +80,12 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         if original.field:
             extensions["field"] = original.field
     elif isinstance(original, GraphQLError):
-        return format_error(original) | {k: v for k, v in body.items() if k == "path"}
+        inner = format_error(original)
+        if original.original_error is None:
+            # graphql-core's own message around it names what was wrong ("Variable '$n' got
+            # invalid value …"); an inner error from a resolver keeps its sanitized text.
+            inner["message"] = error.message
+        return inner | {k: v for k, v in body.items() if k == "path"}
     else:
         log.error("unexpected error in a resolver (request %s)", current_request_id(), exc_info=original)
         body["message"] = "internal error; quote the request id"

@@ -12,6 +12,7 @@ from bff_web.graphql.context import GraphQLContext
 from bff_web.schemas import Profile as ProfileBody
 from shared import BadRequest
 from shared.cursor import decode_cursor, encode_cursor
+from shared.inputs import PATH_INT_MAX
 from shared.money import Money as MoneyBody
 from upstreams.catalog.models import Product as ProductRecord
 from upstreams.orders.models import OrderSummary
@@ -222,9 +223,10 @@ class Query:
 
     @strawberry.field
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
-        if not (str(id).isascii() and str(id).isdigit()):
-            raise BadRequest(f"'id' must be a product id, got {str(id)[:40]!r}", field="id")
-        record = await info.context.loaders.product.load(int(id))
+        text = str(id)
+        if not (text.isascii() and text.isdigit() and 1 <= int(text[:16]) <= PATH_INT_MAX and len(text) <= 16):
+            raise BadRequest(f"'id' must be a product id from 1 to {PATH_INT_MAX}, got {text[:40]!r}", field="id")
+        record = await info.context.loaders.product.load(int(text))
         return None if record is None else Product.of(record)
 
     @strawberry.field(description="Products matching a text, paged by an opaque cursor.")
@@ -248,6 +250,6 @@ def _offset(after: str | None) -> int:
     if not after:
         return 0
     position = decode_cursor(after, field="after")
-    if not (position.isascii() and position.isdigit()):
+    if not (position.isascii() and position.isdigit() and len(position) <= 9):
         raise BadRequest("'after' is not a cursor this API issued; pass back next_cursor unchanged", field="after")
     return int(position)
