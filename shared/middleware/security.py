@@ -3,10 +3,14 @@
 Every answer carries headers that stop browsers from sniffing, framing or leaking the
 referrer; JSON answers also get a Content-Security-Policy that allows nothing (GraphiQL's
 HTML page keeps its own). Requests whose headers exceed ``max_header_bytes`` in all get
-431 before any handler runs.
+431 before any handler runs; an HTTP/1.1 request without a ``Host`` header, any request
+with two, or one whose ``Host`` is not a host[:port] gets 400 (RFC 9112 section 3.2, which
+the HTTP parser, httptools, does not enforce).
 """
 
 from __future__ import annotations
+
+import re
 
 from shared.problems import problem
 from shared.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +22,8 @@ HEADERS = [
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
 ]
 JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+#: RFC 9110 section 7.2: uri-host [ ":" port ], the host an IP literal, IPv4 or reg-name (may be empty).
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?")
 
 
 class SecurityHeadersMiddleware:
@@ -29,7 +35,12 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        size = 0
+        hosts = []
+        for name, value in scope["headers"]:
+            size += len(name) + len(value) + 4
+            if name == b"host":
+                hosts.append(value)
         if size > self.max_header_bytes:
             response = problem(
                 431,
@@ -38,6 +49,10 @@ class SecurityHeadersMiddleware:
                 f"the request headers total {size} bytes; at most {self.max_header_bytes} are accepted",
             )
             await response(scope, receive, self._hardened(send))
+            return
+        wrong_host = _host_problem(hosts, scope.get("http_version", "1.1"))
+        if wrong_host is not None:
+            await problem(400, "bad-request", "Bad request", wrong_host)(scope, receive, self._hardened(send))
             return
         await self.app(scope, receive, self._hardened(send))
 
@@ -54,6 +69,15 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         return send_hardened
+
+
+def _host_problem(hosts: list[bytes], http_version: str) -> str | None:
+    """What is wrong with the request's ``Host`` lines, or ``None``."""
+    if len(hosts) > 1 or (not hosts and http_version == "1.1"):
+        return f"send exactly one Host header naming the server (host or host:port), got {len(hosts)}"
+    if hosts and _HOST.fullmatch(hosts[0]) is None:
+        return f"the Host header must be host or host:port, got {hosts[0][:60].decode('latin-1')!r}"
+    return None
 
 
 __all__ = ["SecurityHeadersMiddleware"]
