@@ -13,7 +13,17 @@ USER = {"X-User-Id": "7"}
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"limit": "0"}, "limit"), ({"limit": "51"}, "limit"), ({"limit": "ten"}, "limit"), ({"cursor": "%%%"}, "cursor")],
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "51"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": " 7"}, "limit"),
+        ({"limit": "1_0"}, "limit"),
+        ({"limit": "\u0667"}, "limit"),  # an Arabic-Indic seven: int() would take it
+        ({"limit": "9" * 5000}, "limit"),
+        ({"limit": "-99999999999999999999"}, "limit"),
+        ({"cursor": "%%%"}, "cursor"),
+    ],
 )
 async def test_malformed_paging_is_400_naming_the_field(
     mobile: httpx.AsyncClient, params: dict[str, str], field: str
