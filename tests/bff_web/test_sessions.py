@@ -347,3 +347,45 @@ async def test_a_failing_session_store_is_503_not_a_logout(upstreams: Standins, 
     assert answer.status_code == 503, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert set_cookie(answer, COOKIE) is None  # the browser keeps its cookie
+
+
+async def test_a_session_cookie_beside_x_user_id_is_a_400_not_a_choice(replicas: tuple[str, str]) -> None:
+    first, _ = replicas
+    session_id, _ = await sign_in(first, 22)
+    async with as_browser(first, session_id) as browser:
+        answer = await browser.get("/v1/me", headers={"X-User-Id": "23"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["type"] == "urn:problem-type:bff:ambiguous-credentials"
+
+
+async def test_a_session_cookie_sent_with_two_values_is_a_400(replicas: tuple[str, str]) -> None:
+    first, _ = replicas
+    mine, _ = await sign_in(first, 24)
+    theirs, _ = await sign_in(first, 25)
+    async with httpx.AsyncClient(base_url=first, timeout=10) as browser:
+        joined = await browser.get("/v1/me", headers={"Cookie": f"{COOKIE}={mine}; {COOKIE}={theirs}"})
+        split = await browser.get("/v1/me", headers=[("Cookie", f"{COOKIE}={theirs}"), ("Cookie", f"{COOKIE}={mine}")])
+        same = await browser.get("/v1/me", headers=[("Cookie", f"{COOKIE}={mine}"), ("Cookie", f"{COOKIE}={mine}")])
+    for answer in (joined, split):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["type"] == "urn:problem-type:bff:ambiguous-credentials"
+    assert same.status_code == 200 and same.json()["id"] == 24
+
+
+async def test_in_jwt_mode_a_bearer_token_beside_a_session_cookie_is_a_400(upstreams: Standins, prefix: str) -> None:
+    from upstreams.identity.keys import mint
+
+    trusting = _config(upstreams, prefix)
+    settings = trusting.model_copy(update={"auth": trusting.auth.model_copy(update={"mode": "jwt"})})
+    with serve_web(settings) as url:
+        session_id, done = await sign_in(url, 26)
+        assert done.status_code == 303, done.text
+        async with as_browser(url, session_id) as browser:
+            alone = await browser.get("/v1/me")
+            other = await browser.get("/v1/me", headers={"Authorization": f"Bearer {mint(27)}"})
+            same = await browser.get("/v1/me", headers={"Authorization": f"Bearer {mint(26)}"})
+    assert alone.status_code == 200 and alone.json()["id"] == 26
+    for answer in (other, same):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["type"] == "urn:problem-type:bff:ambiguous-credentials"
+        assert answer.headers["www-authenticate"].startswith('Bearer realm="bff", error="invalid_request"')

@@ -156,3 +156,45 @@ def test_the_dev_token_verifies_against_the_dev_stand_in(upstreams: Standins) ->
     jwk = jwt.PyJWK(public_jwk(dev_private_key(), DEV_KEY_ID))
     claims = jwt.decode(token, jwk.key, algorithms=["ES256"], audience="bff", issuer="http://127.0.0.1:9190")
     assert claims["sub"] == "7"
+
+
+async def get_me_with(url: str, headers: list[tuple[str, str]]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        return await client.get("/v1/me", headers=headers)
+
+
+@pytest.mark.parametrize("order", ["garbage first", "valid first", "two users", "identical"])
+async def test_two_authorization_headers_are_a_400_through_the_server(
+    secured: str, provider: tuple[Provider, str], order: str
+) -> None:
+    idp, _ = provider
+    valid, other = f"Bearer {idp.token()}", f"Bearer {mint(8, key=idp.keys['k1'], kid='k1', issuer=ISSUER)}"
+    pairs = {
+        "garbage first": ("Bearer garbage", valid),
+        "valid first": (valid, "Bearer garbage"),
+        "two users": (valid, other),
+        "identical": (valid, valid),
+    }
+    answer = await get_me_with(secured, [("Authorization", value) for value in pairs[order]])
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:problem-type:bff:ambiguous-credentials"
+    assert "more than once" in answer.json()["detail"]
+
+
+async def test_two_tokens_joined_in_one_authorization_header_are_a_400(
+    secured: str, provider: tuple[Provider, str]
+) -> None:
+    token = provider[0].token()
+    answer = await get_me_with(secured, [("Authorization", f"Bearer {token}, Bearer {token}")])
+    assert answer.status_code == 400
+    assert answer.json()["type"] == "urn:problem-type:bff:ambiguous-credentials"
+
+
+async def test_every_401_names_the_bearer_challenge(secured: str, provider: tuple[Provider, str]) -> None:
+    missing = await get_me(secured, None)
+    refused = await get_me(secured, forged(provider[0])["expired"])
+    assert missing.headers["www-authenticate"] == 'Bearer realm="bff"'
+    assert refused.headers["www-authenticate"] == (
+        'Bearer realm="bff", error="invalid_token", error_description="the token has expired"'
+    )
