@@ -18,7 +18,8 @@ class ProductCard(BaseModel):
     name: str
     price: Money
     image_url: str
-    #: ``None`` when stock could not be fetched.
+    #: ``None`` when stock could not be fetched (then "<section>.stock" is degraded, e.g.
+    #: "recommendations.stock") or the inventory does not track the product.
     in_stock: bool | None
 
 

@@ -28,7 +28,8 @@ class Stock(BaseModel):
 
 
 class ProductWithStock(Product):
-    #: ``None`` when stock could not be fetched.
+    #: ``None`` when stock could not be fetched (then "related.stock" is degraded) or the
+    #: inventory does not track the product.
     in_stock: bool | None
 
 

@@ -7,6 +7,12 @@ Sections start as soon as they are declared and run concurrently. When the block
 * an *optional* section that failed is replaced by its default and named in
   ``degraded``, so the screen still answers 200.
 
+A fan-out started inside a section (stock inside the recommended product cards) is
+*nested*: its sections are named under the enclosing one (``recommendations.stock``), and
+its fallbacks reach the enclosing fan-out's ``degraded`` when that section succeeds (when
+it fails, its own name says it all). So the outermost ``degraded`` names every section
+that fell back, however deep, without the screen passing anything along.
+
 ::
 
     async with FanOut(deadline) as fan:
@@ -18,6 +24,7 @@ Sections start as soon as they are declared and run concurrently. When the block
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Coroutine
 from types import TracebackType
@@ -31,16 +38,23 @@ log = logging.getLogger("bff.fanout")
 
 
 class Section(Generic[T]):
-    """A handle on one section's result; ``value`` is readable after the block ends."""
+    """A handle on one section's result; ``value`` is readable after the block ends.
 
-    __slots__ = ("_task", "default", "degraded", "name", "required")
+    ``path`` is the section's name under its enclosing sections (``related.stock``).
+    """
 
-    def __init__(self, name: str, task: asyncio.Task[T], required: bool, default: T | None) -> None:
+    __slots__ = ("_task", "default", "degraded", "name", "nested_degraded", "path", "required")
+
+    _task: asyncio.Task[T]
+
+    def __init__(self, name: str, path: str, required: bool, default: T | None) -> None:
         self.name = name
-        self._task = task
+        self.path = path
         self.required = required
         self.default = default
         self.degraded = False
+        #: Paths that fell back in fan-outs nested inside this section's work.
+        self.nested_degraded: list[str] = []
 
     @property
     def value(self) -> T:
@@ -56,8 +70,22 @@ class FanOut:
 
     def __init__(self, deadline: Deadline) -> None:
         self.deadline = deadline
-        self.degraded: list[str] = []
+        #: The section whose work this fan-out runs in, if any: it hears of our fallbacks.
+        self._enclosing = _enclosing_section.get()
+        self._prefix = "" if self._enclosing is None else f"{self._enclosing.path}."
         self._sections: list[Section[Any]] = []
+
+    @property
+    def degraded(self) -> list[str]:
+        """Every section that fell back, however deep, in declaration order: a failed
+        section by its own path, a succeeded one by the fallbacks nested inside it."""
+        names: dict[str, None] = {}
+        for section in self._sections:
+            if section.degraded:
+                names[section.path] = None
+            else:
+                names.update(dict.fromkeys(section.nested_degraded))
+        return list(names)
 
     def required(self, name: str, work: Coroutine[Any, Any, T]) -> Section[T]:
         return self._start(name, work, required=True, default=None)
@@ -66,7 +94,12 @@ class FanOut:
         return self._start(name, work, required=False, default=default)
 
     def _start(self, name: str, work: Coroutine[Any, Any, T], *, required: bool, default: T | None) -> Section[T]:
-        section = Section(name, asyncio.ensure_future(work), required, default)
+        section: Section[T] = Section(name, self._prefix + name, required, default)
+        # The section's work runs in a context that names the section, so a fan-out
+        # started inside it knows where it is nested.
+        context = contextvars.copy_context()
+        context.run(_enclosing_section.set, section)
+        section._task = asyncio.get_running_loop().create_task(work, context=context)
         self._sections.append(section)
         return section
 
@@ -80,6 +113,8 @@ class FanOut:
             self._cancel_all()
             return
         await self._settle()
+        if self._enclosing is not None:
+            self._enclosing.nested_degraded.extend(self.degraded)
 
     async def _settle(self) -> None:
         pending = {section._task: section for section in self._sections}
@@ -110,24 +145,28 @@ class FanOut:
         await asyncio.gather(*(section._task for section in sections), return_exceptions=True)
         for section in sections:
             if section.required:
-                raise UpstreamTimeout(section.name, "section", "request deadline exceeded")
+                raise UpstreamTimeout(section.path, "section", "request deadline exceeded")
             self._degrade(section, None)
 
     def _degrade(self, section: Section[Any], error: BaseException | None) -> None:
         section.degraded = True
-        self.degraded.append(section.name)
         if error is None:
-            log.warning("section %s degraded: request deadline exceeded", section.name)
+            log.warning("section %s degraded: request deadline exceeded", section.path)
         elif isinstance(error, BFFError):
-            log.warning("section %s degraded: %s", section.name, error)
+            log.warning("section %s degraded: %s", section.path, error)
         else:  # a bug, not an upstream failure: keep the traceback
-            log.error("section %s degraded by an unexpected error", section.name, exc_info=error)
+            log.error("section %s degraded by an unexpected error", section.path, exc_info=error)
 
     def _cancel_all(self) -> None:
         for section in self._sections:
             section._task.cancel()
             # Mark any error as retrieved so abandoned sections never log "never retrieved".
             section._task.add_done_callback(_consume_outcome)
+
+
+_enclosing_section: contextvars.ContextVar[Section[Any] | None] = contextvars.ContextVar(
+    "fanout_enclosing_section", default=None
+)
 
 
 def _consume_outcome(task: asyncio.Task[Any]) -> None:

@@ -38,7 +38,8 @@ async def product_cards(
 ) -> list[ProductCard]:
     """Cards for ``product_ids`` (in that order): catalog and stock fetched in parallel.
 
-    The catalog is needed; stock is not: without it the cards say ``in_stock: null``.
+    The catalog is needed; stock is not: without it the cards say ``in_stock: null`` and
+    ``stock`` is degraded under the calling section (``recommendations.stock``).
     """
     if not product_ids:
         return []

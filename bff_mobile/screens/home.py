@@ -8,7 +8,8 @@ Fan-out graph (5 upstream calls, 2 levels)::
                                       └─► inventory.get_stock ──┘
 
 Profile and orders are required; recommendations (with their catalog and stock
-lookups) are optional and named in ``degraded`` when they fail.
+lookups) are optional and named in ``degraded`` when they fail; stock failing alone
+is named ``recommendations.stock``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The product screen: the product, its stock in the caller's region, related products.
 
-The product is required; its stock and the related products are optional.
+The product is required; its stock and the related products are optional (the related
+cards' stock failing alone is named ``related.stock``).
 """
 
 from __future__ import annotations

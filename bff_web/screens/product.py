@@ -1,4 +1,7 @@
-"""The web product page: the product, its stock, related products with their stock."""
+"""The web product page: the product, its stock, related products with their stock.
+
+The product is required; its stock and the related products are optional, and the related
+products' stock is a section of its own inside them (``related.stock``)."""
 
 from __future__ import annotations
 

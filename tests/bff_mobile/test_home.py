@@ -69,6 +69,23 @@ async def test_stock_down_leaves_in_stock_unknown_but_keeps_the_products(
     assert {p["in_stock"] for p in body["recommended"]} == {None}
 
 
+async def test_stock_down_inside_the_recommended_cards_is_named_degraded(
+    mobile: httpx.AsyncClient, upstreams: Standins
+) -> None:
+    upstreams.fault("inventory", "*", error_rate=1.0, error_status=503)
+    answer = await mobile.get("/v1/home", headers=USER)
+    assert answer.status_code == 200
+    assert answer.json()["degraded"] == ["recommendations.stock"]
+
+
+async def test_catalog_down_inside_the_recommendations_degrades_the_whole_section(
+    mobile: httpx.AsyncClient, upstreams: Standins
+) -> None:
+    upstreams.fault("catalog", "*", down=True)
+    body = (await mobile.get("/v1/home", headers=USER)).json()
+    assert (body["recommended"], body["degraded"]) == ([], ["recommendations"])
+
+
 async def test_a_required_upstream_down_is_a_problem_not_a_stack_trace(
     mobile: httpx.AsyncClient, upstreams: Standins
 ) -> None:

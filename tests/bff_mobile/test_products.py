@@ -43,12 +43,15 @@ async def test_unknown_region_is_400_naming_the_field(mobile: httpx.AsyncClient)
     assert answer.json()["field"] == "region"
 
 
-async def test_inventory_down_degrades_stock_only(mobile: httpx.AsyncClient, upstreams: Standins) -> None:
+async def test_inventory_down_degrades_the_stock_and_the_related_cards_stock(
+    mobile: httpx.AsyncClient, upstreams: Standins
+) -> None:
     upstreams.fault("inventory", "*", error_rate=1.0, error_status=500)
     body = (await mobile.get("/v1/products/42")).json()
     assert body["stock"] is None
-    assert "stock" in body["degraded"]
     assert len(body["related"]) == 5
+    assert {p["in_stock"] for p in body["related"]} == {None}
+    assert body["degraded"] == ["stock", "related.stock"]
 
 
 async def test_catalog_down_is_a_problem(mobile: httpx.AsyncClient, upstreams: Standins) -> None:

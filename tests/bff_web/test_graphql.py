@@ -81,6 +81,19 @@ async def test_product_with_related_and_stock(web: httpx.AsyncClient, upstreams:
     assert len(product["related"]) == 3
 
 
+async def test_stock_down_inside_related_products_nulls_each_stock_with_an_error_at_its_path(
+    web: httpx.AsyncClient, upstreams: Standins
+) -> None:
+    upstreams.fault("inventory", "*", down=True)
+    query = "{ product(id: 42) { name related(first: 3) { id stock { inStock } } } }"
+    body = (await post(web, query)).json()
+    related = body["data"]["product"]["related"]
+    assert [p["stock"] for p in related] == [None, None, None]
+    paths = sorted(tuple(error["path"]) for error in body["errors"])
+    assert paths == [("product", "related", i, "stock") for i in range(3)]
+    assert {error["extensions"]["code"] for error in body["errors"]} == {"UPSTREAM_UNAVAILABLE"}
+
+
 async def test_unknown_product_is_null_without_error(web: httpx.AsyncClient) -> None:
     answer = (await post(web, "{ product(id: 999999) { name } }")).json()
     assert answer == {"data": {"product": None}}

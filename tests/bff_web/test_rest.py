@@ -7,7 +7,7 @@ import httpx
 
 from bff_web.app import openapi
 from bff_web.graphql.schema import sdl
-from shared import breaking_changes
+from shared.openapi_diff import breaking_changes
 from tests.support import Standins
 
 DOCS = Path(__file__).parents[2] / "docs" / "api"
@@ -21,6 +21,18 @@ async def test_product_page_is_richer_than_mobile(web: httpx.AsyncClient, upstre
     assert body["stock"]["region"] == "apac"
     assert len(body["related"]) == 8
     assert all(isinstance(p["in_stock"], bool) for p in body["related"])
+
+
+async def test_product_page_names_the_related_products_stock_when_inventory_is_down(
+    web: httpx.AsyncClient, upstreams: Standins
+) -> None:
+    upstreams.fault("inventory", "*", down=True)
+    answer = await web.get("/v1/products/42")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["stock"], len(body["related"])) == (None, 8)
+    assert {p["in_stock"] for p in body["related"]} == {None}
+    assert body["degraded"] == ["stock", "related.stock"]
 
 
 async def test_orders_page_carries_each_orders_lines_and_products(web: httpx.AsyncClient) -> None:

@@ -1,4 +1,6 @@
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,9 @@ async def value_after(value: object, delay: float = 0) -> object:
 async def fail_after(error: Exception, delay: float = 0) -> object:
     await asyncio.sleep(delay)
     raise error
+
+
+Work = Coroutine[Any, Any, object]
 
 
 def down(name: str) -> UpstreamUnavailable:
@@ -83,3 +88,87 @@ async def test_an_error_inside_the_block_cancels_started_sections() -> None:
             raise ValueError("boom")
     await asyncio.sleep(0)
     assert section._task.cancelled()
+
+
+# Nested fan-outs: a section whose work fans out again (stock inside product cards).
+
+
+async def cards(stock: Work, catalog: Work | None = None) -> dict[str, object]:
+    """A section that fans out itself: catalog required, stock optional."""
+    async with FanOut(Deadline.after(1)) as fan:
+        products = fan.required("catalog", catalog or value_after(["p1", "p2"]))
+        levels = fan.optional("stock", stock, default=None)
+    return {"products": products.value, "stock": levels.value}
+
+
+async def test_a_nested_optional_fallback_is_named_under_its_enclosing_section() -> None:
+    async with FanOut(Deadline.after(1)) as fan:
+        recs = fan.optional("recommendations", cards(fail_after(down("inventory"))), default={})
+    assert recs.value == {"products": ["p1", "p2"], "stock": None}
+    assert fan.degraded == ["recommendations.stock"]
+
+
+async def test_fallbacks_are_named_however_deep_they_are() -> None:
+    async def level(depth: int) -> object:
+        async with FanOut(Deadline.after(1)) as fan:
+            inner = fan.optional(f"l{depth}", level(depth + 1) if depth < 3 else fail_after(down("x")), default=0)
+        return inner.value
+
+    async with FanOut(Deadline.after(1)) as fan:
+        fan.optional("l0", level(1), default=-1)
+    assert fan.degraded == ["l0.l1.l2.l3"]
+
+
+async def test_a_nested_required_failure_degrades_the_enclosing_section_by_its_name_only() -> None:
+    async with FanOut(Deadline.after(1)) as fan:
+        recs = fan.optional(
+            "recommendations", cards(fail_after(down("inventory")), catalog=fail_after(down("catalog"))), default={}
+        )
+    assert recs.value == {}
+    assert fan.degraded == ["recommendations"]
+
+
+async def test_an_enclosing_section_failing_after_a_nested_fallback_is_named_alone() -> None:
+    async def cards_then_fail() -> object:
+        await cards(fail_after(down("inventory")))
+        raise down("recommendations")
+
+    async with FanOut(Deadline.after(1)) as fan:
+        fan.optional("recommendations", cards_then_fail(), default=[])
+    assert fan.degraded == ["recommendations"]
+
+
+async def test_nested_fallbacks_of_sibling_sections_are_listed_in_declaration_order() -> None:
+    async with FanOut(Deadline.after(1)) as fan:
+        fan.optional("related", cards(fail_after(down("inventory"), delay=0.02)), default={})
+        fan.optional("stock", fail_after(down("inventory")), default=None)
+        fan.optional("recommendations", cards(fail_after(down("inventory"))), default={})
+    assert fan.degraded == ["related.stock", "stock", "recommendations.stock"]
+
+
+async def test_nested_fan_outs_run_concurrently_in_one_section_name_a_fallback_once() -> None:
+    async def many_cards() -> list[object]:
+        return list(await asyncio.gather(*(cards(fail_after(down("inventory"))) for _ in range(3))))
+
+    async with FanOut(Deadline.after(1)) as fan:
+        fan.optional("orders", many_cards(), default=[])
+    assert fan.degraded == ["orders.stock"]
+
+
+async def test_a_fan_out_after_another_in_the_same_task_is_not_nested_in_it() -> None:
+    async with FanOut(Deadline.after(1)) as first:
+        first.optional("lines", fail_after(down("orders")), default=[])
+    async with FanOut(Deadline.after(1)) as second:
+        second.optional("products", fail_after(down("catalog")), default=[])
+    assert (first.degraded, second.degraded) == (["lines"], ["products"])
+
+
+async def test_a_nested_section_past_the_deadline_is_named_under_its_enclosing_section() -> None:
+    async def slow_stock_cards() -> object:
+        async with FanOut(Deadline.after(0.05)) as fan:
+            fan.optional("stock", value_after({}, delay=5), default=None)
+        return "cards"
+
+    async with FanOut(Deadline.after(1)) as fan:
+        recs = fan.optional("recommendations", slow_stock_cards(), default=None)
+    assert (recs.value, fan.degraded) == ("cards", ["recommendations.stock"])
