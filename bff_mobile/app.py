@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from bff_mobile.pii import exposures
 from bff_mobile.routes import ENDPOINTS
 from bff_mobile.settings import MobileSettings
-from shared import ProcessSpec, build_openapi
+from shared import Enforcement, ProcessSpec, build_openapi
 from upstreams.assembly import assemble_app
 from upstreams.registry import registered_upstreams
 
@@ -41,20 +41,24 @@ def create_app(
         version=VERSION,
         settings=settings,
         endpoints=ENDPOINTS,
-        openapi=openapi(),
+        openapi=openapi(settings),
         config_path=config_path,
         environ=environ,
         span_exporter=span_exporter,
     )
 
 
-def openapi() -> dict[str, Any]:
+def openapi(settings: MobileSettings | None = None) -> dict[str, Any]:
+    """The REST API's OpenAPI document, as a process with ``settings`` enforces it (the
+    credentials of its auth.mode, 429 while rate limiting is on). With none, the
+    production-mode document: the committed snapshot, docs/api/bff_mobile.openapi.json."""
     return build_openapi(
         "bff_mobile",
         VERSION,
         "Backend-for-frontend of the mobile app: one compact call per screen. Errors are "
         "application/problem+json; GET answers carry a weak ETag and honour If-None-Match.",
         ENDPOINTS,
+        Enforcement.of(settings or MobileSettings()),
     )
 
 

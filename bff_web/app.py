@@ -16,9 +16,9 @@ from bff_web.pii import exposures
 from bff_web.routes import ENDPOINTS
 from bff_web.routes.auth import ROUTES as AUTH_ROUTES
 from bff_web.routes.auth import SIGN_IN_PATHS
-from bff_web.routes.auth_openapi import SESSION_PATHS, SESSION_SCHEMAS
+from bff_web.routes.auth_openapi import SESSION_SCHEMAS, session_paths
 from bff_web.settings import WebSettings
-from shared import ProcessSpec, build_openapi
+from shared import Enforcement, ProcessSpec, build_openapi
 from shared.auth.middleware import SessionCookies
 from shared.auth.sessions import SessionStore
 from upstreams.assembly import assemble_app
@@ -62,7 +62,7 @@ def create_app(
         version=VERSION,
         settings=settings,
         endpoints=ENDPOINTS,
-        openapi=openapi(sessions=settings.sessions.enabled),
+        openapi=openapi(settings),
         extra_state={"graphql": service, "session_cookies": sessions},
         extra_routes=routes,
         sessions=sessions,
@@ -72,9 +72,14 @@ def create_app(
     )
 
 
-def openapi(*, sessions: bool = True) -> dict[str, Any]:
-    """The REST API's OpenAPI document; with ``sessions``, the browser sign-in routes too
-    (the committed snapshot, docs/api/bff_web.openapi.json, has them)."""
+def openapi(settings: WebSettings | None = None) -> dict[str, Any]:
+    """The REST API's OpenAPI document, as a process with ``settings`` enforces it (the
+    credentials of its auth.mode and, with sessions on, the session cookie, its CSRF token
+    and the browser sign-in routes; 429 while rate limiting is on). With none, the
+    production-mode document: the committed snapshot, docs/api/bff_web.openapi.json."""
+    settings = settings or WebSettings()
+    sessions = settings.sessions.enabled
+    enforcement = Enforcement.of(settings, session_cookie=settings.sessions.cookie_name if sessions else None)
     document = build_openapi(
         "bff_web",
         VERSION,
@@ -83,9 +88,10 @@ def openapi(*, sessions: bool = True) -> dict[str, Any]:
         "docs/api/bff_web.graphql). Errors are application/problem+json; GET answers carry a "
         "weak ETag.",
         ENDPOINTS,
+        enforcement,
     )
     if sessions:
-        document["paths"] = dict(sorted({**document["paths"], **SESSION_PATHS}.items()))
+        document["paths"] = dict(sorted({**document["paths"], **session_paths(enforcement)}.items()))
         schemas = document["components"]["schemas"]
         document["components"]["schemas"] = dict(sorted({**schemas, **SESSION_SCHEMAS}.items()))
     return document

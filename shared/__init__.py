@@ -29,7 +29,7 @@ from shared.fanout import FanOut, Section
 from shared.health import Readiness
 from shared.http import Transport, UpstreamResponse, create_transport
 from shared.middleware import current_request_id, note_stale, stale_data
-from shared.openapi import breaking_changes, build_openapi
+from shared.openapi import Enforcement, build_openapi
 from shared.operations import CallExample, Operation, UpstreamSpec
 from shared.pii import PII, mask_email, mask_phone, mask_text, pii_fields
 from shared.policy import BreakerPolicy, BulkheadPolicy, CachePolicy, CallPolicy, FrozenModel, HedgePolicy, RetryPolicy
@@ -57,6 +57,7 @@ __all__ = [
     "ContentTooLarge",
     "Deadline",
     "Endpoint",
+    "Enforcement",
     "FanOut",
     "Forbidden",
     "FrozenModel",
@@ -85,7 +86,6 @@ __all__ = [
     "UpstreamStatusError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
-    "breaking_changes",
     "build_app",
     "build_openapi",
     "build_upstream_set",

@@ -38,9 +38,13 @@ class Endpoint:
     status: int = 200
     params: Sequence[Param] = ()
     body: type[BaseModel] | None = None
-    #: Error statuses this endpoint can answer with problem+json, beyond 400/500.
+    #: Error statuses the handler can answer with problem+json; the document adds those
+    #: of the middleware in front of it (``shared.openapi``: 400, 401, 429, ...).
     errors: Sequence[int] = ()
     tags: Sequence[str] = field(default=())
+    #: ``caller``: the handler needs the caller's identity (``caller_id``; 401 without);
+    #: ``anyone``: it serves without credentials (those sent are still verified).
+    access: Literal["caller", "anyone"] = "caller"
 
     def route(self) -> Route:
         return Route(self.path, self.handler, methods=[self.method], name=self.operation_id)

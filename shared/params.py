@@ -1,15 +1,10 @@
-"""OpenAPI descriptions of the request parameters both processes' endpoints share."""
+"""OpenAPI descriptions of the request parameters both processes' endpoints share.
+
+The caller's identity is no parameter: ``shared.openapi`` describes it as the security
+scheme the process's ``auth.mode`` enforces (a bearer JWT, or ``X-User-Id``)."""
 
 from shared.endpoints import Param
-from shared.identity import USER_ID_MAX
 
-USER_ID = Param(
-    "X-User-Id",
-    "header",
-    {"type": "integer", "minimum": 1, "maximum": USER_ID_MAX},
-    "The calling user",
-    required=True,
-)
 PAGE_LIMIT = Param(
     "limit",
     "query",
@@ -19,4 +14,4 @@ PAGE_LIMIT = Param(
 )
 PAGE_CURSOR = Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page", allow_empty=True)
 
-__all__ = ["PAGE_CURSOR", "PAGE_LIMIT", "USER_ID"]
+__all__ = ["PAGE_CURSOR", "PAGE_LIMIT"]

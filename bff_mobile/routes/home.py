@@ -6,7 +6,6 @@ from bff_mobile.schemas import Home
 from bff_mobile.screens.home import home_screen
 from shared import Endpoint, json_with_etag
 from shared.identity import caller_id
-from shared.params import USER_ID
 
 
 async def get_home(request: Request) -> Response:
@@ -23,8 +22,7 @@ ENDPOINTS = [
         summary="Home screen: greeting, last orders, recommended products",
         response=Home,
         operation_id="getHome",
-        params=[USER_ID],
-        errors=[401, 404, 502, 503, 504],
+        errors=[404, 502, 503, 504],
         tags=["screens"],
     )
 ]

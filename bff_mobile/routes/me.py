@@ -6,7 +6,6 @@ from bff_mobile.schemas import Me
 from bff_mobile.screens.me import me_screen
 from shared import Endpoint, json_with_etag
 from shared.identity import caller_id
-from shared.params import USER_ID
 
 
 async def get_me(request: Request) -> Response:
@@ -23,8 +22,7 @@ ENDPOINTS = [
         summary="The caller's profile, personal data masked for display",
         response=Me,
         operation_id="getMe",
-        params=[USER_ID],
-        errors=[401, 404, 502, 503, 504],
+        errors=[404, 502, 503, 504],
         tags=["profile"],
     )
 ]

@@ -10,7 +10,7 @@ from shared import BadRequest, Endpoint, JSONResponse, Param, json_with_etag
 from shared.cursor import decode_cursor
 from shared.identity import caller_id
 from shared.inputs import idempotency_key, json_body, query_int
-from shared.params import PAGE_CURSOR, PAGE_LIMIT, USER_ID
+from shared.params import PAGE_CURSOR, PAGE_LIMIT
 
 _ORDER_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 _ORDER_ID = re.compile(_ORDER_ID_PATTERN)
@@ -53,8 +53,8 @@ ENDPOINTS = [
         summary="The caller's orders, newest first, paged by an opaque cursor",
         response=OrderList,
         operation_id="listOrders",
-        params=[USER_ID, PAGE_LIMIT, PAGE_CURSOR],
-        errors=[401, 422, 502, 503, 504],
+        params=[PAGE_LIMIT, PAGE_CURSOR],
+        errors=[422, 502, 503, 504],
         tags=["orders"],
     ),
     Endpoint(
@@ -64,8 +64,8 @@ ENDPOINTS = [
         summary="One of the caller's orders, with item names",
         response=OrderDetail,
         operation_id="getOrder",
-        params=[USER_ID, Param("order_id", "path", {"type": "string", "pattern": _ORDER_ID_PATTERN}, "Order id")],
-        errors=[401, 404, 502, 503, 504],
+        params=[Param("order_id", "path", {"type": "string", "pattern": _ORDER_ID_PATTERN}, "Order id")],
+        errors=[404, 502, 503, 504],
         tags=["orders"],
     ),
     Endpoint(
@@ -77,7 +77,6 @@ ENDPOINTS = [
         operation_id="createOrder",
         status=201,
         params=[
-            USER_ID,
             Param(
                 "Idempotency-Key",
                 "header",
@@ -87,7 +86,7 @@ ENDPOINTS = [
             ),
         ],
         body=NewOrderRequest,
-        errors=[401, 413, 422, 502, 503, 504],
+        errors=[422, 502, 503, 504],
         tags=["orders"],
     ),
 ]

@@ -39,6 +39,7 @@ ENDPOINTS = [
             REGION,
         ],
         errors=[404, 502, 503, 504],
+        access="anyone",
         tags=["screens"],
     )
 ]

@@ -1,8 +1,9 @@
 """The OpenAPI description of the browser sign-in routes (``bff_web.routes.auth``).
 
 They redirect and set cookies, which the JSON ``Endpoint`` declarations behind
-``shared.openapi`` do not describe, so they are written out here, by hand, in the same
-conventions (problem+json errors, 400 and 500 on every operation). ``bff_web.app.openapi``
+``shared.openapi`` do not describe, so they are written out here, by hand; their
+security and the statuses of the middleware in front of them (400, 401, 429, ...) come
+from the same ``describe_operation`` as every other operation's. ``bff_web.app.openapi``
 adds them when ``sessions.enabled`` (the default); docs/web-sessions.md tells the flow.
 """
 
@@ -10,41 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.problems import PROBLEM_MEDIA_TYPE
+from shared.openapi import Access, Enforcement, describe_operation
 
 _TAGS = ["sessions"]
-_PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _STRING = {"type": "string"}
-_COOKIE = {
-    "name": "__Host-bff_session",
-    "in": "cookie",
-    "required": False,
-    "description": "The session cookie (its name is `sessions.cookie_name`); without a live one: 401",
-    "schema": _STRING,
-}
-_CSRF = {
-    "name": "X-CSRF-Token",
-    "in": "header",
-    "required": False,
-    "description": "The session's `csrf_token` (from GET /auth/session); a cookie-authenticated POST without it: 403",
-    "schema": _STRING,
-}
 
 
-def _problems(*statuses: int, **described: str) -> dict[str, Any]:
-    texts = {
-        400: "Malformed or refused parameter (the problem's `field` names it)",
-        401: "No live session, or the identity provider did not sign the user in",
-        403: "X-CSRF-Token missing or wrong",
-        500: "Unexpected error",
-        502: "The identity provider answered with an error or garbage",
-        503: "The session store or the identity provider is unavailable",
-        504: "The identity provider timed out",
-    }
-    texts |= {int(status.removeprefix("s")): text for status, text in described.items()}
-    return {
-        str(status): {"description": texts[status], "content": _PROBLEM} for status in sorted({400, 500, *statuses})
-    }
+def _problems(**described: str) -> dict[str, Any]:
+    """Error statuses of the handler itself (``s401="..."``: 401), described for it."""
+    return {status.removeprefix("s"): {"description": text} for status, text in described.items()}
 
 
 def _redirect(description: str, cookie: str) -> dict[str, Any]:
@@ -77,9 +52,18 @@ SESSION_SCHEMAS: dict[str, Any] = {
     },
 }
 
-SESSION_PATHS: dict[str, Any] = {
-    "/auth/login": {
-        "get": {
+#: Stands for the login cookie's name, ``<sessions.cookie_name>-login`` (``session_paths``).
+_LOGIN_COOKIE = "{session_cookie}-login"
+_NO_SESSION = "No live session (no session cookie, or an ended one), or a bearer token that does not verify"
+_SESSION_STORE = "The session store is unavailable"
+
+#: ``(path, method, who may call it, operation)``; ``describe_operation`` adds the rest.
+_OPERATIONS: list[tuple[str, str, Access, dict[str, Any]]] = [
+    (
+        "/auth/login",
+        "get",
+        "sign_in",
+        {
             "operationId": "startSignIn",
             "summary": "Start signing in: redirects the browser to the identity provider",
             "tags": _TAGS,
@@ -104,12 +88,15 @@ SESSION_PATHS: dict[str, Any] = {
                     "To the provider's authorization endpoint (code flow with PKCE)",
                     "The short-lived login cookie that ties the callback to this browser",
                 ),
-                **_problems(503, s400="`return_to` is not a path on this site"),
+                **_problems(s400="`return_to` is not a path on this site", s503=_SESSION_STORE),
             },
-        }
-    },
-    "/auth/callback": {
-        "get": {
+        },
+    ),
+    (
+        "/auth/callback",
+        "get",
+        "sign_in",
+        {
             "operationId": "finishSignIn",
             "summary": "Where the identity provider sends the browser back: starts the session",
             "tags": _TAGS,
@@ -123,7 +110,7 @@ SESSION_PATHS: dict[str, Any] = {
             ]
             + [
                 {
-                    "name": "__Host-bff_session-login",
+                    "name": _LOGIN_COOKIE,
                     "in": "cookie",
                     "required": False,
                     "description": "Set by GET /auth/login in the same browser; without it: 400 (login CSRF)",
@@ -133,54 +120,83 @@ SESSION_PATHS: dict[str, Any] = {
             "responses": {
                 "303": _redirect("To the sign-in's `return_to`", "The session cookie (HttpOnly, Secure, SameSite)"),
                 **_problems(
-                    401,
-                    502,
-                    503,
-                    504,
                     s400="`code` or `state` missing, or a sign-in unknown, used, expired or started in another browser",
+                    s401="The identity provider did not sign the user in, or refused the code",
+                    s502="The identity provider answered with an error or garbage",
+                    s503="The session store or the identity provider is unavailable",
+                    s504="The identity provider timed out",
                 ),
             },
-        }
-    },
-    "/auth/session": {
-        "get": {
+        },
+    ),
+    (
+        "/auth/session",
+        "get",
+        "session",
+        {
             "operationId": "getBrowserSession",
             "summary": "The signed-in user and the session's CSRF token",
             "tags": _TAGS,
-            "parameters": [_COOKIE],
+            "parameters": [],
             "responses": {
                 "200": {
                     "description": "The session",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BrowserSession"}}},
                 },
-                **_problems(401, 503),
+                **_problems(s401=_NO_SESSION, s503=_SESSION_STORE),
             },
-        }
-    },
-    "/auth/logout": {
-        "post": {
+        },
+    ),
+    (
+        "/auth/logout",
+        "post",
+        "session",
+        {
             "operationId": "endSession",
             "summary": "End this browser's session",
             "tags": _TAGS,
-            "parameters": [_COOKIE, _CSRF],
-            "responses": {"204": {"description": "Ended; the cookie is cleared"}, **_problems(401, 403, 503)},
-        }
-    },
-    "/auth/logout-all": {
-        "post": {
+            "parameters": [],
+            "responses": {
+                "204": {"description": "Ended; the cookie is cleared"},
+                **_problems(s401=_NO_SESSION, s503=_SESSION_STORE),
+            },
+        },
+    ),
+    (
+        "/auth/logout-all",
+        "post",
+        "session",
+        {
             "operationId": "endAllSessions",
             "summary": "End every session of the signed-in user, on every device",
             "tags": _TAGS,
-            "parameters": [_COOKIE, _CSRF],
+            "parameters": [],
             "responses": {
                 "200": {
                     "description": "How many sessions were ended; this browser's cookie is cleared",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionsEnded"}}},
                 },
-                **_problems(401, 403, 503),
+                **_problems(s401=_NO_SESSION, s503=_SESSION_STORE),
             },
-        }
-    },
-}
+        },
+    ),
+]
 
-__all__ = ["SESSION_PATHS", "SESSION_SCHEMAS"]
+
+def session_paths(enforcement: Enforcement) -> dict[str, Any]:
+    """The sign-in routes' paths, described as a process with ``enforcement`` serves them."""
+    paths: dict[str, Any] = {}
+    for path, method, access, written in _OPERATIONS:
+        operation = {**written, "parameters": [_named(p, enforcement) for p in written["parameters"]]}
+        described = describe_operation(operation, method=method.upper(), access=access, enforcement=enforcement)
+        paths.setdefault(path, {})[method] = described
+    return paths
+
+
+def _named(parameter: dict[str, Any], enforcement: Enforcement) -> dict[str, Any]:
+    if parameter["name"] != _LOGIN_COOKIE:
+        return parameter
+    return {**parameter, "name": _LOGIN_COOKIE.format(session_cookie=enforcement.session_cookie)}
+
+
+__all__ = ["SESSION_SCHEMAS", "session_paths"]

@@ -6,7 +6,6 @@ from bff_web.schemas import Profile
 from bff_web.screens.profile import profile
 from shared import Endpoint, json_with_etag
 from shared.identity import caller_id
-from shared.params import USER_ID
 
 
 async def get_me(request: Request) -> Response:
@@ -22,8 +21,7 @@ ENDPOINTS = [
         summary="The caller's profile, personal data masked for display",
         response=Profile,
         operation_id="getMe",
-        params=[USER_ID],
-        errors=[401, 404, 502, 503, 504],
+        errors=[404, 502, 503, 504],
         tags=["profile"],
     )
 ]

@@ -8,7 +8,7 @@ from shared import Endpoint, json_with_etag
 from shared.cursor import decode_cursor
 from shared.identity import caller_id
 from shared.inputs import query_int
-from shared.params import PAGE_CURSOR, PAGE_LIMIT, USER_ID
+from shared.params import PAGE_CURSOR, PAGE_LIMIT
 
 
 async def list_orders(request: Request) -> Response:
@@ -28,8 +28,8 @@ ENDPOINTS = [
         summary="The caller's orders with their lines and products, newest first, paged by cursor",
         response=OrdersPage,
         operation_id="listOrders",
-        params=[USER_ID, PAGE_LIMIT, PAGE_CURSOR],
-        errors=[401, 422, 502, 503, 504],
+        params=[PAGE_LIMIT, PAGE_CURSOR],
+        errors=[422, 502, 503, 504],
         tags=["orders"],
     )
 ]

@@ -42,6 +42,7 @@ ENDPOINTS = [
             Param("region", "query", {"type": "string", "enum": list(REGIONS)}, "Stock region", allow_empty=True),
         ],
         errors=[404, 502, 503, 504],
+        access="anyone",
         tags=["products"],
     )
 ]

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from bff_mobile.app import openapi
-from shared import breaking_changes
+from shared.openapi_diff import breaking_changes
 
 SNAPSHOT = Path(__file__).parents[2] / "docs" / "api" / "bff_mobile.openapi.json"
 

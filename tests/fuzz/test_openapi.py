@@ -2,9 +2,13 @@
 
 Every operation of the served ``/openapi.json`` gets a fixed number of generated requests,
 valid and invalid, derandomized so CI sees the same cases on every run, against the real
-process and the real stand-ins on loopback. Each answer must not be a 5xx and must match
-the document: a documented status, its content type and its schema, an ``Allow`` header
-listing the path's methods on 405, and a 4xx for requests the document says are invalid.
+process and the real stand-ins on loopback, in the production authentication mode: bearer
+JWTs verified against the identity stand-in's JWKS, each request carrying a valid token
+of one of a few real users. Each answer must not be a 5xx and must match the document: a
+documented status, its content type, schema and required headers, an ``Allow`` header
+listing the path's methods on 405, a 4xx for requests the document says are invalid, and
+(schemathesis's ``ignored_auth``) a 401 for an operation that needs a token when the
+request goes without one or with a wrong one.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import schemathesis
 from schemathesis import Case
 
 from bff_mobile.app import openapi as mobile_openapi
+from bff_mobile.settings import MobileSettings
 from bff_web.app import openapi as web_openapi
+from bff_web.settings import WebSettings
 from tests.support import Standins, mobile_settings, serve_mobile, serve_web, web_settings
+from upstreams.identity.keys import mint
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +37,15 @@ pytestmark = pytest.mark.slow
 #: about 20 s on 2 cores.
 EXAMPLES_PER_OPERATION = 50
 
-#: Real users and ids, mixed into the generated values so that the valid requests reach the
-#: screens' happy paths (a random user id is almost always unknown: a 404 before any fan-out).
+#: Real users and ids: the callers of the requests (one valid token each, in turn) and
+#: values mixed into the generated ones, so that the valid requests reach the screens'
+#: happy paths (a random id is almost always unknown: a 404 before any fan-out).
 USERS = [1, 7, 42, 1000]
 PRODUCTS = [1, 42, 4999, 5000]
 ORDERS = ["o-000007-001", "o-000007-013", "o-000042-020", "o-001000-001"]
 
-_ACCEPTED_VALID_DATA = ["2xx", "3xx", "401", "403", "404", "409", "429"]
+#: What a valid request may be answered: never 401 or 403, since each carries a valid token.
+_ACCEPTED_VALID_DATA = ["2xx", "3xx", "404", "409"]
 
 FUZZING = schemathesis.Config.from_dict(
     {
@@ -46,12 +55,10 @@ FUZZING = schemathesis.Config.from_dict(
         "suppress-health-check": ["too_slow"],
         "generation": {"max-examples": EXAMPLES_PER_OPERATION, "deterministic": True, "database": "none"},
         "dictionaries": {
-            "users": {"values": USERS},
             "products": {"values": PRODUCTS},
             "orders": {"values": ORDERS},
         },
         "parameters": {
-            "header.X-User-Id": {"dictionary": "users", "probability": 0.6},
             "path.product_id": {"dictionary": "products", "probability": 0.5},
             "body.items[*].product_id": {"dictionary": "products", "probability": 0.7},
             "path.order_id": {"dictionary": "orders", "probability": 0.5},
@@ -78,11 +85,39 @@ FUZZING = schemathesis.Config.from_dict(
     }
 )
 
-mobile_schema = schemathesis.openapi.from_dict(mobile_openapi(), config=FUZZING)
-# The browser sign-in routes are left out (served with sessions off): they redirect to the
-# identity provider, another server, and their cookie-bound flow is not something random
-# requests reach; tests/bff_web/test_sessions.py covers them, refusals included.
-web_schema = schemathesis.openapi.from_dict(web_openapi(sessions=False), config=FUZZING)
+#: The fuzzed processes' settings besides their upstreams: the production auth mode (jwt,
+#: against the identity stand-in's JWKS), but no rate limit (every request comes from one
+#: address, and tests/shared/test_rate_limit.py covers limiting). The browser sign-in
+#: routes are left out (sessions off): they redirect to the identity provider, another
+#: server, and their cookie-bound flow is not something random requests reach;
+#: tests/bff_web/test_sessions.py covers them, refusals included.
+FUZZED = {"auth": {"mode": "jwt"}, "rate_limit": {"enabled": False}}
+WEB_FUZZED = {**FUZZED, "sessions": {"enabled": False}}
+
+mobile_document = mobile_openapi(MobileSettings.model_validate(FUZZED))
+web_document = web_openapi(WebSettings.model_validate(WEB_FUZZED))
+mobile_schema = schemathesis.openapi.from_dict(mobile_document, config=FUZZING)
+web_schema = schemathesis.openapi.from_dict(web_document, config=FUZZING)
+
+
+class TokensInTurn:
+    """Each request's credentials: a valid token of each user in turn, signed by the identity
+    stand-in's development key. Schemathesis leaves them out of the cases that remove
+    Authorization on purpose, and its ``ignored_auth`` check resends requests without them
+    and with wrong ones."""
+
+    def __init__(self) -> None:
+        self._tokens = itertools.cycle([mint(user, lifetime=3600) for user in USERS])
+
+    def get(self, case: Case[Any], context: schemathesis.AuthContext) -> str:
+        return next(self._tokens)
+
+    def set(self, case: Case[Any], data: str, context: schemathesis.AuthContext) -> None:
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+for fuzzed_schema in (mobile_schema, web_schema):
+    fuzzed_schema.auth(refresh_interval=None)(TokensInTurn)
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +145,14 @@ def served(url: str, document: dict[str, Any], http: requests.Session) -> str:
 
 @pytest.fixture(scope="module")
 def fuzzed_mobile_url(fuzzed_standins: Standins, http: requests.Session) -> Iterator[str]:
-    with serve_mobile(mobile_settings(fuzzed_standins)) as url:
-        yield served(url, mobile_openapi(), http)
+    with serve_mobile(mobile_settings(fuzzed_standins, **FUZZED)) as url:
+        yield served(url, mobile_document, http)
 
 
 @pytest.fixture(scope="module")
 def fuzzed_web_url(fuzzed_standins: Standins, http: requests.Session) -> Iterator[str]:
-    with serve_web(web_settings(fuzzed_standins, sessions={"enabled": False})) as url:
-        yield served(url, web_openapi(sessions=False), http)
+    with serve_web(web_settings(fuzzed_standins, **WEB_FUZZED)) as url:
+        yield served(url, web_document, http)
 
 
 _serial = itertools.count(1)
