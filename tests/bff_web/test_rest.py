@@ -23,6 +23,18 @@ async def test_product_page_is_richer_than_mobile(web: httpx.AsyncClient, upstre
     assert all(isinstance(p["in_stock"], bool) for p in body["related"])
 
 
+async def test_product_page_names_the_related_products_stock_when_inventory_is_down(
+    web: httpx.AsyncClient, upstreams: Standins
+) -> None:
+    upstreams.fault("inventory", "*", down=True)
+    answer = await web.get("/v1/products/42")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["stock"], len(body["related"])) == (None, 8)
+    assert {p["in_stock"] for p in body["related"]} == {None}
+    assert body["degraded"] == ["stock", "related.stock"]
+
+
 async def test_orders_page_carries_each_orders_lines_and_products(web: httpx.AsyncClient) -> None:
     body = (await web.get("/v1/orders", params={"limit": 3}, headers=USER)).json()
     assert len(body["items"]) == 3
