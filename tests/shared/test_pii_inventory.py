@@ -3,14 +3,26 @@
 These compare the declarations with the code; tests/shared/test_pii_leaks.py compares them
 with what the running processes' answers really show (REST and GraphQL)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import graphql
+import httpx
 from pydantic import BaseModel
 
 from bff_web.graphql.schema import sdl
+from shared import CallPolicy, Deadline, Region, UpstreamClient, UpstreamConfig
+from shared.cache.guarded import GuardedStore
+from shared.cache.keys import CacheKeys
+from shared.cache.response_cache import ResponseCache
+from shared.cache.sealing import Sealer
+from shared.cache.stores import MemoryStore
+from shared.http.httpx_transport import HttpxTransport
 from shared.pii_report import inventory
+from shared.policy import BreakerPolicy
 from shared.process import discover_processes
+from shared.settings import CacheSettings
+from shared.upstream_set import effective_policies
 from upstreams.registry import registered_upstreams
 
 
@@ -25,9 +37,74 @@ def test_every_marked_field_is_in_the_inventory() -> None:
     assert ("accounts.get_user", "email") in marked
 
 
-def test_cached_pii_is_always_sealed() -> None:
-    for entry in inventory(registered_upstreams(), exposures()):
-        assert entry.cached == "not cached" or "sealed with AES-256-GCM" in entry.cached
+class PlaintextSealer(Sealer):
+    """Writes entries as they are: what a cache that forgot to seal PII would store."""
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        return plaintext
+
+
+def pii_values(answer: BaseModel, fields: Sequence[str]) -> list[str]:
+    values = []
+    for dotted in fields:
+        value: Any = answer.model_dump(mode="json")
+        for part in dotted.split("."):
+            value = value[part]
+        values.append(str(value))
+    return values
+
+
+async def plaintext_pii_in_the_cache(sealer: Sealer) -> dict[str, list[str]]:
+    """Every operation the inventory says caches PII, called through the real upstream
+    client and response cache against its stand-in (in process); for each, the PII values
+    of its answer found in plain text in the raw store."""
+    cached_pii = {e.operation for e in inventory(registered_upstreams(), exposures()) if e.cached != "not cached"}
+    found: dict[str, list[str]] = {}
+    for spec in registered_upstreams():
+        policies = effective_policies(spec, None)
+        for op in spec.operations:
+            if op.key not in cached_pii:
+                continue
+            assert op.example is not None and op.example.setup is None, op.key
+            store = MemoryStore(100)
+            cache = ResponseCache(
+                GuardedStore(store, op_timeout=1, breaker=BreakerPolicy()),
+                CacheKeys("pii", b"k" * 32),
+                sealer,
+                CacheSettings(),
+            )
+            region, app = next(iter(spec.create_standins(["a"]).items()))
+            transport = HttpxTransport(transport=httpx.ASGITransport(app=app))
+            config = UpstreamConfig(
+                (Region(region, "http://standin"),), dict(policies), policies.get(op.name, CallPolicy())
+            )
+            client = UpstreamClient(spec.name, config, transport, cache=cache)
+            try:
+                answer = await client.call(
+                    op,
+                    path_params=op.example.path_params,
+                    params=op.example.params,
+                    deadline=Deadline.after(5),
+                    cache_user=7,
+                )
+            finally:
+                await transport.aclose()
+            stored = [await store.get(key) or b"" for key in await store.keys_with_prefix("pii:")]
+            assert stored, f"{op.key} left nothing in the cache: nothing was checked"
+            found[op.key] = [v for v in pii_values(answer, op.pii_fields) if any(v.encode() in raw for raw in stored)]
+    return found
+
+
+async def test_cached_pii_is_always_sealed() -> None:
+    found = await plaintext_pii_in_the_cache(Sealer.ephemeral())
+    assert "accounts.get_user" in found
+    assert found == {operation: [] for operation in found}
+
+
+async def test_the_sealing_check_finds_pii_a_cache_stores_in_plain_text() -> None:
+    # What the test above guards against, shown to be caught.
+    found = await plaintext_pii_in_the_cache(PlaintextSealer.ephemeral())
+    assert found["accounts.get_user"]
 
 
 def field_exists(model: type[BaseModel], dotted: str) -> bool:
