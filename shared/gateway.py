@@ -4,7 +4,14 @@ through HAProxy's runtime API (no reload, no dropped connection).
 
 Each process gets a frontend on its public port and a backend with two server slots,
 ``stable`` and ``canary``; a request carrying ``X-Canary: always`` goes to the canary
-(cohort routing for internal testers)."""
+(cohort routing for internal testers).
+
+The gateway also enforces what the BFF's HTTP server (uvicorn) cannot, as
+docs/sre-guide.md "What the gateway in front must enforce" lists: a deadline for a
+request's headers (``timeout http-request``, so an unfinished request cannot hold a
+connection), a client inactivity timeout, connection limits, a header size bound, one
+``Host``; and it is the one writer of ``X-Forwarded-For`` (a client's own is dropped),
+which the BFF believes from ``server.trusted_proxies`` only."""
 
 from __future__ import annotations
 
@@ -17,6 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HAPROXY = "haproxy"
+#: A request's headers must all arrive within this (slowloris), and then its body.
+HEADER_TIMEOUT = "5s"
+#: Total connections the gateway holds, and per public frontend.
+MAX_CONNECTIONS = 4096
+FRONTEND_MAX_CONNECTIONS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +45,23 @@ def render_config(routes: list[Route], admin_socket: Path, host: str = "127.0.0.
     lines = [
         "global",
         f"    stats socket {admin_socket} mode 600 level admin",
-        "    maxconn 4096",
+        f"    maxconn {MAX_CONNECTIONS}",
+        # A request's headers must fit one buffer less the rewrite reserve (about 15 KiB,
+        # the BFF's server.max_header_bytes is 16 KiB): larger ones get 400 here.
+        "    tune.bufsize 16384",
+        "    tune.maxrewrite 1024",
+        "    tune.http.maxhdr 100",
         "",
         "defaults",
         "    mode http",
         "    option httplog",
         "    timeout connect 1s",
-        "    timeout client 60s",
+        # Headers (and the body, with http-buffer-request) within HEADER_TIMEOUT of the
+        # connection or of the previous response; else the connection is closed (408).
+        f"    timeout http-request {HEADER_TIMEOUT}",
+        "    option http-buffer-request",
+        # A client that stops reading or writing mid-exchange.
+        "    timeout client 30s",
         "    timeout server 30s",
         # Below the BFF's keep-alive (75 s): the gateway closes idle connections first.
         "    timeout http-keep-alive 30s",
@@ -55,6 +77,15 @@ def render_config(routes: list[Route], admin_socket: Path, host: str = "127.0.0.
         lines += [
             f"frontend {route.name}",
             f"    bind {host}:{route.public_port}",
+            f"    maxconn {FRONTEND_MAX_CONNECTIONS}",
+            # RFC 9112 section 3.2: exactly one Host on HTTP/1.1, never two.
+            "    http-request deny deny_status 400 if { req.hdr_cnt(host) gt 1 }",
+            "    http-request deny deny_status 400 if HTTP_1.1 !{ req.hdr_cnt(host) eq 1 }",
+            # The gateway is the only writer of the client's address: what a client sent
+            # is dropped, and option forwardfor adds the connection's address.
+            "    http-request del-header x-forwarded-for",
+            "    http-request del-header forwarded",
+            "    option forwardfor",
             f"    use_backend {route.name}_canary_only if {{ req.hdr(x-canary) -m str always }}",
             f"    default_backend {route.name}",
             "",
