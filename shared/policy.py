@@ -47,15 +47,28 @@ class RetryPolicy(FrozenModel):
 
 
 class BreakerPolicy(FrozenModel):
-    """When a region of an upstream is cut off, and how it is probed back."""
+    """When a region of an upstream is cut off, and how it is probed back.
 
-    #: Outcomes are counted over this sliding time window.
+    A decision looks at the most recent outcomes: every one of the last
+    ``recent_window`` seconds, but at most ``window_calls`` of them, and at least
+    ``minimum_calls`` (reaching back up to ``window`` seconds to find them). So a fresh
+    outage trips the breaker within about a second at any rate: at 700 calls/s the
+    decision is over the last 100 calls (50 failures, ~0.07 s); at 10 calls/s over the
+    last 20 (10 failures, 1 s). A call counts as slow once it has run for
+    ``slow_call_duration``, while it is still running.
+    """
+
+    #: No outcome older than this counts, not even to make up ``minimum_calls``.
     window: float = Field(default=10.0, gt=0, le=600)
-    #: No decision before this many calls in the window.
+    #: Outcomes older than this count only while fewer than ``minimum_calls`` are newer.
+    recent_window: float = Field(default=1.0, gt=0, le=600)
+    #: A decision looks at no more than this many of the latest outcomes.
+    window_calls: int = Field(default=100, ge=1, le=10_000)
+    #: No decision before this many outcomes are in the window.
     minimum_calls: int = Field(default=20, ge=1)
     #: Open when failures / calls reaches this share.
     failure_rate: float = Field(default=0.5, gt=0, le=1)
-    #: A call slower than this counts as slow (even if it succeeded).
+    #: A call running this long counts as slow, at that moment (even if it then succeeds).
     slow_call_duration: float = Field(default=1.0, gt=0)
     #: Open when slow calls / calls reaches this share (1.0: only if every call is slow).
     slow_call_rate: float = Field(default=1.0, gt=0, le=1)
@@ -63,6 +76,18 @@ class BreakerPolicy(FrozenModel):
     open_duration: float = Field(default=5.0, gt=0, le=3600)
     #: Probes admitted while half-open; all must succeed to close, one failure reopens.
     half_open_probes: int = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _window_can_decide(self) -> Self:
+        if self.minimum_calls > self.window_calls:
+            raise ValueError(
+                f"minimum_calls ({self.minimum_calls}) must not exceed window_calls ({self.window_calls}): "
+                "the window never holds more outcomes than window_calls, so the breaker could never open; "
+                "raise window_calls too"
+            )
+        if self.recent_window > self.window:
+            raise ValueError(f"recent_window ({self.recent_window}) must not exceed window ({self.window})")
+        return self
 
 
 class BulkheadPolicy(FrozenModel):

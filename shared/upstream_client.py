@@ -480,7 +480,7 @@ class UpstreamClient:
         # A permit is only issued by a closed breaker, or a half-open one (a probe).
         breaker_state = BreakerState.HALF_OPEN.value if permit.probe else BreakerState.CLOSED.value
         observed = self._observer.attempt(self.name, call.operation.name, region.name, call.attempts, breaker_state)
-        started = self._clock()
+        started = permit.started  # the breaker's clock reading when it admitted the call
         outcome = Outcome.IGNORED
         label = "cancelled"
         status: int | None = None

@@ -233,7 +233,7 @@ async def test_traffic_fails_back_when_the_first_region_recovers() -> None:
 async def test_retry_budget_caps_extra_load_on_a_failing_upstream() -> None:
     clock = ManualClock()
     transport = ScriptedTransport(a=[status(503)])
-    no_breaker = BreakerPolicy(minimum_calls=10_000)
+    no_breaker = BreakerPolicy(minimum_calls=10_000, window_calls=10_000)
     retry = RetryPolicy(attempts=3, base_delay=0, budget_ratio=0.2, budget_min_retries=3)
     client, _ = make(transport, clock, regions=("a",), breaker=no_breaker, retry=retry)
     for _ in range(100):
@@ -246,7 +246,7 @@ async def test_retry_budget_caps_extra_load_on_a_failing_upstream() -> None:
 async def test_failover_in_the_first_round_is_free_but_retry_rounds_are_not() -> None:
     clock = ManualClock()
     transport = ScriptedTransport(a=[status(503)], b=[status(503)])
-    no_breaker = BreakerPolicy(minimum_calls=10_000)
+    no_breaker = BreakerPolicy(minimum_calls=10_000, window_calls=10_000)
     retry = RetryPolicy(attempts=2, base_delay=0, budget_ratio=0.2, budget_min_retries=0)
     client, _ = make(transport, clock, breaker=no_breaker, retry=retry)
     for _ in range(50):
@@ -320,3 +320,101 @@ async def test_reconfigure_swaps_policies_and_keeps_breaker_state() -> None:
     assert client.breakers["a"].state is BreakerState.OPEN
     clock.advance(30)
     assert client.breakers["a"].state is BreakerState.OPEN
+
+# Breakers at request rates: a healthy history, then an outage --------------------------------
+
+RATES = [10, 700, 5000]
+DEFAULT_BREAKER = BreakerPolicy()
+
+
+def hang() -> Behaviour:
+    async def behave() -> UpstreamResponse:
+        await asyncio.Event().wait()  # until cancelled: the transport's timeout is not simulated here
+        raise AssertionError("unreachable")
+
+    return behave
+
+
+async def at_rate(client: UpstreamClient, clock: ManualClock, rate: int, calls: int) -> None:
+    """``calls`` calls one after another, ``1 / rate`` apart on the clock."""
+    for _ in range(calls):
+        clock.advance(1 / rate)
+        await get(client, clock)
+
+
+@pytest.mark.parametrize("rate", RATES)
+async def test_a_region_that_starts_failing_is_cut_off_within_a_second_at_any_rate(rate: int) -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[answer(OK)], b=[answer(OK)])
+    client, _ = make(transport, clock, breaker=DEFAULT_BREAKER)
+    await at_rate(client, clock, rate, min(12 * rate, 20_000))  # thousands of successes in the window
+    transport.scripts["a"] = [status(503)]
+    transport.calls.clear()
+    calls_since_outage = 0
+    while client.breakers["a"].state is BreakerState.CLOSED:
+        await at_rate(client, clock, rate, 1)  # each call fails over to b and is answered
+        calls_since_outage += 1
+    assert calls_since_outage / rate <= 1.0  # seconds on the clock
+    assert transport.calls.count("a") <= DEFAULT_BREAKER.failure_rate * DEFAULT_BREAKER.window_calls
+    transport.calls.clear()
+    await at_rate(client, clock, rate, 10)
+    assert transport.calls == ["b"] * 10
+
+
+@pytest.mark.parametrize("rate", RATES)
+async def test_a_region_that_hangs_is_cut_off_while_its_calls_still_hang(rate: int) -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[answer(OK)], b=[answer(OK)])
+    breaker = BreakerPolicy(slow_call_duration=0.3, slow_call_rate=0.5)
+    client, _ = make(transport, clock, breaker=breaker, bulkhead=BulkheadPolicy(max_concurrent=100_000))
+    await at_rate(client, clock, rate, min(12 * rate, 20_000))
+    transport.scripts["a"] = [hang()]
+    hung: list[asyncio.Future[Thing]] = []
+    while client.breakers["a"].state is BreakerState.CLOSED:
+        clock.advance(1 / rate)
+        hung.append(asyncio.ensure_future(get(client, clock)))
+        await asyncio.sleep(0)  # let it reach the transport
+    assert len(hung) / rate <= breaker.slow_call_duration + 1.0  # seconds on the clock
+    tripping_call = hung.pop()  # turned away from a: answered by b
+    assert (await tripping_call) == Thing(id=1)
+    assert not any(call.done() for call in hung)  # every call to a still hangs
+    transport.calls.clear()
+    await at_rate(client, clock, rate, 10)
+    assert transport.calls == ["b"] * 10
+    for call in hung:
+        call.cancel()
+    await asyncio.gather(*hung, return_exceptions=True)
+
+
+@pytest.mark.parametrize("rate", RATES)
+async def test_4xx_answers_at_any_rate_never_open_the_breaker(rate: int) -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[status(404)], b=[answer(OK)])
+    client, _ = make(transport, clock, breaker=DEFAULT_BREAKER)
+    for _ in range(2 * rate):
+        clock.advance(1 / rate)
+        with pytest.raises(UpstreamRejected):
+            await get(client, clock)
+    assert client.breakers["a"].state is BreakerState.CLOSED
+    assert transport.calls == ["a"] * (2 * rate)
+
+
+@pytest.mark.parametrize("rate", RATES)
+async def test_calls_cancelled_before_they_turn_slow_never_open_the_breaker(rate: int) -> None:
+    clock = ManualClock()
+    transport = ScriptedTransport(a=[hang()], b=[answer(OK)])
+    client, _ = make(transport, clock, breaker=DEFAULT_BREAKER, bulkhead=BulkheadPolicy(max_concurrent=100_000))
+    running: list[tuple[float, asyncio.Future[Thing]]] = []
+    for _ in range(2 * rate):
+        clock.advance(1 / rate)
+        running.append((clock(), asyncio.ensure_future(get(client, clock))))
+        while running and running[0][0] <= clock() - 0.1:  # the caller gives up after 0.1 s
+            running.pop(0)[1].cancel()
+        await asyncio.sleep(0)
+    for _, call in running:
+        call.cancel()
+    await asyncio.gather(*(call for _, call in running), return_exceptions=True)
+    assert client.breakers["a"].state is BreakerState.CLOSED
+    assert client.breakers["a"].snapshot()["calls_in_window"] == 0
+    assert set(transport.calls) == {"a"}
+

@@ -174,3 +174,108 @@ def test_every_transition_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     messages = [r.getMessage() for r in caplog.records]
     assert any("up@a: closed -> open" in m and "failure rate" in m for m in messages)
     assert any("up@a: open -> half-open" in m for m in messages)
+
+
+# A call counts as slow while it is still running -----------------------------------------
+
+
+def test_a_call_still_running_counts_as_slow_the_moment_it_reaches_slow_call_duration() -> None:
+    clock = ManualClock()
+    breaker = Breaker("up@a", POLICY, clock)
+    calls(breaker, Outcome.SUCCESS, 2)
+    running = [breaker.try_acquire() for _ in range(8)]  # 2 fast + 8 hanging: 8/10 slow = 80 %
+    clock.advance(0.999)
+    assert breaker.try_acquire() is not None
+    assert breaker.snapshot()["slow_in_window"] == 0
+    clock.advance(0.001)
+    assert breaker.try_acquire() is None  # none of the eight has ended, and it is open
+    assert breaker.state is BreakerState.OPEN
+    assert all(permit is not None and not permit.ended for permit in running)
+
+
+def test_a_call_counted_slow_while_running_is_not_counted_again_when_it_ends() -> None:
+    clock = ManualClock()
+    breaker = Breaker("up@a", POLICY, clock)
+    permit = breaker.try_acquire()
+    assert permit is not None
+    clock.advance(1.5)
+    calls(breaker, Outcome.SUCCESS, 1)  # the acquire that notices the first call is slow
+    breaker.record(permit, Outcome.SUCCESS, 1.5)
+    assert (breaker.snapshot()["calls_in_window"], breaker.snapshot()["slow_in_window"]) == (2, 1)
+
+
+def test_a_slow_call_that_then_fails_counts_once_as_slow_and_failed() -> None:
+    clock = ManualClock()
+    breaker = Breaker("up@a", POLICY, clock)
+    permit = breaker.try_acquire()
+    assert permit is not None
+    clock.advance(1.5)
+    calls(breaker, Outcome.SUCCESS, 1)
+    breaker.record(permit, Outcome.FAILURE, 1.5)
+    snapshot = breaker.snapshot()
+    assert (snapshot["calls_in_window"], snapshot["failures_in_window"], snapshot["slow_in_window"]) == (2, 1, 1)
+
+
+def test_a_cancelled_call_counts_only_if_it_had_already_run_slow() -> None:
+    clock = ManualClock()
+    breaker = Breaker("up@a", POLICY, clock)
+    quick, slow = breaker.try_acquire(), breaker.try_acquire()
+    assert quick is not None and slow is not None
+    clock.advance(0.5)
+    breaker.record(quick, Outcome.IGNORED, 0.5)
+    clock.advance(0.5)
+    calls(breaker, Outcome.SUCCESS, 1)
+    breaker.record(slow, Outcome.IGNORED, 1.0)
+    snapshot = breaker.snapshot()
+    assert (snapshot["calls_in_window"], snapshot["slow_in_window"]) == (2, 1)
+
+
+def test_a_probe_still_running_past_slow_call_duration_reopens() -> None:
+    clock = ManualClock()
+    breaker = opened(clock)
+    clock.advance(5)
+    probe = breaker.try_acquire()
+    assert probe is not None
+    clock.advance(0.999)
+    assert breaker.try_acquire() is not None  # a second probe: the first is not slow yet
+    clock.advance(0.001)
+    assert breaker.try_acquire() is None
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.last_reason == "half-open probe still running past slow_call_duration"
+
+
+def test_calls_admitted_while_forced_closed_are_never_counted_slow() -> None:
+    clock = ManualClock()
+    breaker = Breaker("up@a", POLICY, clock)
+    breaker.force("closed")
+    running = [breaker.try_acquire() for _ in range(20)]
+    clock.advance(60)
+    breaker.force(None)
+    calls(breaker, Outcome.SUCCESS, 10)
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.snapshot()["slow_in_window"] == 0
+    assert all(permit is not None for permit in running)
+
+
+# The policy that shapes the window ---------------------------------------------------------
+
+
+def test_a_window_that_could_never_reach_minimum_calls_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"minimum_calls \(200\) must not exceed window_calls \(100\)"):
+        BreakerPolicy(minimum_calls=200)
+    assert BreakerPolicy(minimum_calls=200, window_calls=200).window_calls == 200
+
+
+def test_a_recent_window_longer_than_the_window_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"recent_window \(20.0\) must not exceed window \(10.0\)"):
+        BreakerPolicy(recent_window=20)
+
+
+def test_a_new_window_shape_starts_an_empty_window() -> None:
+    breaker = Breaker("up@a", POLICY, ManualClock())
+    calls(breaker, Outcome.FAILURE, 9)
+    breaker.policy = POLICY.model_copy(update={"window_calls": 50})
+    calls(breaker, Outcome.FAILURE, 9)
+    assert breaker.state is BreakerState.CLOSED
+    calls(breaker, Outcome.FAILURE, 1)
+    assert breaker.state is BreakerState.OPEN
