@@ -434,8 +434,13 @@ class UpstreamClient:
         hedge = call.policy.hedge
         observed = self.latency[call.operation.name].quantile(hedge.quantile) or 0.0
         first: asyncio.Future[Any] = asyncio.ensure_future(self._attempt(call, region, breaker, permit))
-        finished, _ = await asyncio.wait({first}, timeout=max(hedge.min_delay, observed))
-        if finished:
+        # The hedge waits on the injected sleep, so its trigger is testable on a manual clock.
+        timer = asyncio.ensure_future(self._sleep(max(hedge.min_delay, observed)))
+        try:
+            await asyncio.wait({first, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if first.done():
             return first.result()
         second = self._start_hedge(call, others)
         if second is None:

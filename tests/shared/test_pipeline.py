@@ -321,6 +321,7 @@ async def test_reconfigure_swaps_policies_and_keeps_breaker_state() -> None:
     clock.advance(30)
     assert client.breakers["a"].state is BreakerState.OPEN
 
+
 # Breakers at request rates: a healthy history, then an outage --------------------------------
 
 RATES = [10, 700, 5000]
@@ -418,3 +419,118 @@ async def test_calls_cancelled_before_they_turn_slow_never_open_the_breaker(rate
     assert client.breakers["a"].snapshot()["calls_in_window"] == 0
     assert set(transport.calls) == {"a"}
 
+
+def taking(clock: ManualClock, seconds: float) -> Behaviour:
+    """An answer that takes ``seconds`` on the manual clock (as the latency tracker sees it)."""
+
+    async def behave() -> UpstreamResponse:
+        clock.advance(seconds)
+        return OK
+
+    return behave
+
+
+class HedgeTimer:
+    """The client's sleep: records each delay; ``fire`` decides whether it elapses at once
+    (the first attempt is slower than the delay) or never (the first attempt answers first)."""
+
+    def __init__(self, fire: bool) -> None:
+        self.fire = fire
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        if not self.fire:
+            await asyncio.Event().wait()
+
+
+#: 20 answers of 10, 20, ... 200 ms: their p95 (nearest rank, the 19th) is 190 ms.
+HISTORY = [0.01 * i for i in range(1, 21)]
+
+
+def hedged_client(
+    clock: ManualClock, first_answer: Behaviour, timer: HedgeTimer, history: list[float] = HISTORY
+) -> tuple[UpstreamClient, ScriptedTransport]:
+    earlier = [taking(clock, seconds) for seconds in history]
+    transport = ScriptedTransport(a=[*earlier, first_answer], b=[answer(UpstreamResponse(200, {}, b'{"id": 2}'))])
+    policy = CallPolicy(breaker=BREAKER, retry=RetryPolicy(attempts=1), hedge=HedgePolicy(enabled=True, min_delay=0.02))
+    config = UpstreamConfig.uniform([Region("a", "http://a"), Region("b", "http://b")], policy)
+    return UpstreamClient("up", config, transport, clock=clock, sleep=timer), transport
+
+
+async def test_the_hedge_is_sent_once_the_first_attempt_outlasts_the_observed_p95() -> None:
+    clock = ManualClock()
+    hanging = asyncio.Event()
+
+    async def hangs() -> UpstreamResponse:
+        await hanging.wait()
+        return OK
+
+    timer = HedgeTimer(fire=True)
+    client, transport = hedged_client(clock, hangs, timer)
+    for _ in range(20):
+        await get(client, clock)
+    assert await get(client, clock) == Thing(id=2)
+    assert timer.delays == [pytest.approx(0.19)]
+    assert transport.calls[-2:] == ["a", "b"]
+
+
+async def test_no_hedge_when_the_first_attempt_answers_within_the_observed_p95() -> None:
+    clock = ManualClock()
+    timer = HedgeTimer(fire=False)
+    client, transport = hedged_client(clock, taking(clock, 0.05), timer)
+    for _ in range(20):
+        await get(client, clock)
+    assert await get(client, clock) == Thing(id=1)
+    assert timer.delays == [pytest.approx(0.19)]
+    assert "b" not in transport.calls
+
+
+async def test_the_hedge_delay_is_never_below_its_floor() -> None:
+    clock = ManualClock()
+    timer = HedgeTimer(fire=False)
+    client, _ = hedged_client(clock, taking(clock, 0), timer, history=[0.0] * 20)
+    for _ in range(21):
+        await get(client, clock)
+    assert timer.delays == [0.02]
+
+
+class HeaderRecorder:
+    """Records the headers of every attempt; region a refuses after 400 ms, b answers."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[str, Mapping[str, str]]] = []
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryParams | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        connect_timeout: float,
+        timeout: float,
+    ) -> UpstreamResponse:
+        region = urlsplit(url).hostname or ""
+        self.sent.append((region, dict(headers)))
+        if region == "a":
+            self.clock.advance(0.4)
+            raise TransportConnectError("refused")
+        return OK
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_each_attempt_tells_the_upstream_the_milliseconds_left_of_the_deadline() -> None:
+    clock = ManualClock()
+    transport = HeaderRecorder(clock)
+    config = UpstreamConfig.uniform([Region("a", "http://a"), Region("b", "http://b")], CallPolicy(breaker=BREAKER))
+    client = UpstreamClient("up", config, transport, clock=clock)
+    await client.call(GET, deadline=Deadline.after(2.5, clock))
+    assert [(region, headers["X-Request-Deadline-Ms"]) for region, headers in transport.sent] == [
+        ("a", "2500"),
+        ("b", "2100"),
+    ]
