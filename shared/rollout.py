@@ -129,7 +129,8 @@ class Instance:
         # Stable and canary run side by side on one host: their admin listeners take
         # ephemeral ports rather than both wanting the process's default admin.port.
         env = {k: v for k, v in os.environ.items() if not k.startswith("BFF_")}
-        env |= {"BFF_ADMIN__PORT": "0"} | self.env
+        # The local gateway reaches both from 127.0.0.1 and writes X-Forwarded-For.
+        env |= {"BFF_ADMIN__PORT": "0", "BFF_SERVER__TRUSTED_PROXIES": "[127.0.0.1/32]"} | self.env
         env |= {"BFF_SERVER__PORT": str(self.port), "BFF_TRACK": self.track}
         self.child = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "serve", self.process, "--config", str(self.config)],
