@@ -534,3 +534,9 @@ async def test_trusted_header_mode_offers_no_bearer_challenge() -> None:
     answer = await call(app(None), [])
     assert answer.status_code == 401
     assert "www-authenticate" not in answer.headers
+
+
+async def test_an_admin_401_names_the_admin_realm(jwt_app: AuthMiddleware) -> None:
+    answer = await call(jwt_app, [], "/admin/state")
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == 'Bearer realm="bff-admin"'
