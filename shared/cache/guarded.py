@@ -4,6 +4,10 @@ Every store operation runs within a small time budget and behind a breaker: a sl
 dead or black-holed Redis costs at most ``op_timeout`` per operation until the breaker
 opens, and nothing after that until it is probed again. A failed read is a miss; a
 failed write is skipped. Errors are counted, never raised.
+
+The breaker decides on the latest outcomes (``shared.resilience.breaker``), so a Redis
+that dies or stalls under load is cut off after a few dozen failed operations, however
+many succeeded before.
 """
 
 from __future__ import annotations
@@ -34,25 +38,27 @@ class GuardedStore:
         self.errors = 0
         self.skipped = 0
 
-    async def run(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
-        """Run one store operation within the budget and behind the breaker; ``fallback`` on failure."""
+    async def run(self, operation: Callable[[], Awaitable[T]], fallback: T, *, budget: float | None = None) -> T:
+        """Run one store operation within the budget (``op_timeout`` unless ``budget`` is
+        given) and behind the breaker; ``fallback`` on failure."""
         permit = self.breaker.try_acquire()
         if permit is None:
             self.skipped += 1
             return fallback
-        started = self._clock()
+        outcome = Outcome.FAILURE
         try:
-            async with asyncio.timeout(self.op_timeout):
+            async with asyncio.timeout(self.op_timeout if budget is None else budget):
                 result = await operation()
+            outcome = Outcome.SUCCESS
         except asyncio.CancelledError:
-            self.breaker.record(permit, Outcome.IGNORED, self._clock() - started)
+            outcome = Outcome.IGNORED
             raise
         except Exception as exc:  # any failure of the cache is a miss, never the request's failure
             self.errors += 1
-            self.breaker.record(permit, Outcome.FAILURE, self._clock() - started)
             log.debug("cache %s failed: %s", self.store.name, type(exc).__name__)
             return fallback
-        self.breaker.record(permit, Outcome.SUCCESS, self._clock() - started)
+        finally:
+            self.breaker.record(permit, outcome, self._clock() - permit.started)
         return result
 
     async def get(self, key: str) -> bytes | None:
@@ -69,20 +75,7 @@ class GuardedStore:
 
     async def keys_with_prefix(self, prefix: str) -> list[str]:
         # A scan may legitimately take longer than one read; give it ten budgets.
-        async def scan() -> list[str]:
-            async with asyncio.timeout(self.op_timeout * 10):
-                return await self.store.keys_with_prefix(prefix)
-
-        return await self._guard_long(scan, [])
-
-    async def _guard_long(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
-        try:
-            return await operation()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.errors += 1
-            return fallback
+        return await self.run(lambda: self.store.keys_with_prefix(prefix), [], budget=self.op_timeout * 10)
 
     async def try_lock(self, key: str, ttl: float) -> str | Literal[False] | None:
         """The lock's token when this caller holds it now, ``False`` when another holder
