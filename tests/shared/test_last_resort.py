@@ -49,7 +49,7 @@ async def test_an_exception_after_the_answer_started_goes_on_to_the_server() -> 
 def test_the_processes_put_the_last_resort_inside_the_request_id_and_security_layers(standins: Standins) -> None:
     from bff_mobile.app import create_app
 
-    order = [entry.cls for entry in create_app(mobile_settings(standins), environ={}).user_middleware]
+    order: list[object] = [entry.cls for entry in create_app(mobile_settings(standins), environ={}).user_middleware]
     assert order.index(RequestIdMiddleware) < order.index(LastResortMiddleware)
     assert order.index(SecurityHeadersMiddleware) < order.index(LastResortMiddleware)
     assert order.index(LastResortMiddleware) < 4  # outside auth, rate limits and every handler
