@@ -53,6 +53,10 @@ class BreakerState(enum.StrEnum):
     HALF_OPEN = pybreaker.STATE_HALF_OPEN
 
 
+#: pybreaker's state names to ours, for the hot path (``BreakerState(name)`` costs more).
+_STATES = {state.value: state for state in BreakerState}
+
+
 class Outcome(enum.Enum):
     SUCCESS = "success"
     FAILURE = "failure"
@@ -138,7 +142,7 @@ class Breaker:
     @property
     def state(self) -> BreakerState:
         """The current state; an open breaker whose wait is over becomes half-open here."""
-        state = BreakerState(self._machine.current_state)
+        state = _STATES[self._machine.current_state]
         if (
             state is BreakerState.OPEN
             and self.forced is None
