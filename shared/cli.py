@@ -8,6 +8,8 @@
     bff config check F [--process P]  validate a config file without starting anything
     bff upstreams                     list registered upstreams and their operations
     bff openapi mobile                print a process's OpenAPI document
+    bff pii report                    every PII field: source, storage, where it is shown
+    bff pii scan --redis URL --log F  personal data in clear in Redis and logs (exit 1 if any)
 
 Processes are found through the ``bff.processes`` entry-point group, so this module
 stays generic.
@@ -95,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     pii_commands = pii.add_subparsers(required=True, metavar="ACTION")
     report = pii_commands.add_parser("report", help="every PII field: source, storage, where it is shown")
     report.set_defaults(run=_pii_report)
+    scan = pii_commands.add_parser(
+        "scan", help="find personal data in clear in Redis and log files; exit 1 naming each finding"
+    )
+    scan.add_argument("--redis", action="append", default=[], metavar="URL", help="a node, or a Cluster (repeatable)")
+    scan.add_argument("--log", action="append", default=[], type=Path, metavar="PATH", help="a log file (repeatable)")
+    scan.add_argument("--match", default="*", help="only Redis keys matching this SCAN pattern (e.g. 'bff:*')")
+    scan.set_defaults(run=_pii_scan)
 
     openapi = commands.add_parser("openapi", help="print a process's OpenAPI document")
     openapi.add_argument("process", choices=processes)
@@ -207,6 +216,15 @@ def _pii_report(args: argparse.Namespace) -> int:
     exposures = {name: spec.pii_exposures() for name, spec in processes.items()}
     sys.stdout.write(render(inventory(_all_upstreams(), exposures)))
     return 0
+
+
+def _pii_scan(args: argparse.Namespace) -> int:
+    from shared.pii_scan import run_scan
+
+    if not args.redis and not args.log:
+        print("bff pii scan: nothing to scan; give --redis URL and/or --log PATH", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_scan(_all_upstreams(), args.redis, args.log, match=args.match, out=sys.stdout, err=sys.stderr)
 
 
 def _openapi(args: argparse.Namespace) -> int:
