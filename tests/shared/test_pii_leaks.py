@@ -271,11 +271,22 @@ class RestOperation:
 
 
 def rest_operations(document: dict[str, Any]) -> list[RestOperation]:
+    """Every operation, with the header and cookie credentials its security declares taken
+    as parameters (in trusted_header mode the caller is the ``X-User-Id`` header)."""
+    schemes = document.get("components", {}).get("securitySchemes", {})
     found = []
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-            found.append(RestOperation(method.upper(), path, operation.get("parameters", []), body))
+            # The first way of authenticating the operation lists (never two at once: a
+            # caller named twice is refused as ambiguous).
+            first = next((requirement for requirement in operation.get("security", []) if requirement), {})
+            credentials = [
+                {"name": schemes[name]["name"], "in": schemes[name]["in"]}
+                for name in first
+                if schemes.get(name, {}).get("type") == "apiKey"
+            ]
+            found.append(RestOperation(method.upper(), path, [*operation.get("parameters", []), *credentials], body))
     return found
 
 
