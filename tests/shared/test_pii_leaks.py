@@ -280,7 +280,7 @@ def rest_operations(document: dict[str, Any]) -> list[RestOperation]:
             body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
             # The first way of authenticating the operation lists (never two at once: a
             # caller named twice is refused as ambiguous).
-            first = next((requirement for requirement in operation.get("security", []) if requirement), {})
+            first: dict[str, Any] = next((req for req in operation.get("security", []) if req), {})
             credentials = [
                 {"name": schemes[name]["name"], "in": schemes[name]["in"]}
                 for name in first
