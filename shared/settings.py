@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import yaml
-from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.errors import ConfigError
@@ -189,11 +189,25 @@ class TelemetrySettings(FrozenModel):
     track: Literal["stable", "canary"] = "stable"
     #: ``json`` lines for machines, ``text`` for a terminal.
     log_format: Literal["json", "text"] = "json"
-    #: One log line per upstream attempt (besides one per request).
-    log_upstream_calls: bool = True
+    #: Which upstream attempts get a log line of their own (``logger: bff.upstream``), besides
+    #: the one line per request: ``notable`` those that failed (timeout, error, cancelled),
+    #: repeated an earlier one (a failover, retry or hedge) or ran at least
+    #: ``slow_upstream_call_seconds``; ``all`` every attempt; ``none`` no attempt. Metrics and
+    #: spans count every attempt either way. (``true``/``false`` are read as ``all``/``none``.)
+    log_upstream_calls: Literal["notable", "all", "none"] = "notable"
+    #: An attempt that took at least this long is logged under ``log_upstream_calls: notable``.
+    slow_upstream_call_seconds: float = Field(default=0.25, gt=0)
     #: Log lines are written in batches at most this many seconds apart (warnings and
     #: errors at once); 0 writes each line as it comes, at a system call per line.
     log_flush_seconds: float = Field(default=0.2, ge=0, le=5)
+
+    @field_validator("log_upstream_calls", mode="before")
+    @classmethod
+    def _boolean_upstream_call_logging(cls, value: Any) -> Any:
+        """The setting was a boolean once: ``true`` logged every attempt, ``false`` none."""
+        if isinstance(value, bool):
+            return "all" if value else "none"
+        return value
 
 
 SigningAlgorithm = Literal["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]

@@ -1,5 +1,8 @@
 """What telemetry does for every upstream attempt and cache lookup: a client span that
-carries the trace to the upstream, the call metrics, and (optionally) a log line.
+carries the trace to the upstream, the call metrics, and a log line when the attempt is
+worth one on its own (``telemetry.log_upstream_calls``: by default only failures, repeats
+such as failovers, retries and hedges, and slow attempts; the request's line, the metrics
+and the spans carry the rest).
 
 This runs five or more times per inbound request, so it avoids the costly parts of the
 libraries where the result is known: metric children and the constant part of the log
@@ -11,6 +14,7 @@ upstream is still sent the unsampled ``traceparent``, so its logs name the trace
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
@@ -40,15 +44,26 @@ class _Series:
         self.durations.observe(duration)
 
 
+#: Outcomes that are no news on their own: an answer (a 4xx is one too).
+QUIET_OUTCOMES = frozenset({"success", "rejected"})
+UpstreamCallLogging = Literal["notable", "all", "none"]
+
+
 class TelemetryAttempt:
-    __slots__ = ("_log_calls", "_series", "_span", "headers")
+    __slots__ = ("_number", "_observer", "_series", "_span", "headers")
 
     def __init__(
-        self, series: _Series, span: trace.Span | None, headers: Mapping[str, str], *, log_calls: bool
+        self,
+        observer: TelemetryObserver,
+        series: _Series,
+        number: int,
+        span: trace.Span | None,
+        headers: Mapping[str, str],
     ) -> None:
+        self._observer = observer
         self._series = series
+        self._number = number
         self._span = span
-        self._log_calls = log_calls
         #: What the upstream is sent to continue the trace (W3C ``traceparent``).
         self.headers = headers
 
@@ -59,24 +74,40 @@ class TelemetryAttempt:
             span.set_attribute("bff.outcome", outcome)
             if status is not None:
                 span.set_attribute("http.response.status_code", status)
-            if outcome not in ("success", "rejected"):
+            if outcome not in QUIET_OUTCOMES:
                 span.set_status(Status(StatusCode.ERROR, outcome))
             span.end()
-        if self._log_calls:
+        observer = self._observer
+        if observer.log_every_call or (
+            observer.log_notable_calls
+            and (outcome not in QUIET_OUTCOMES or self._number > 1 or duration >= observer.slow_seconds)
+        ):
             log.info(
                 "upstream call",
-                {"outcome": outcome, "status": status, "duration_ms": round(duration * 1000, 2)},
+                {
+                    "outcome": outcome,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "attempt": self._number,
+                },
                 fixed=self._series.log_members,
             )
 
 
 class TelemetryObserver:
-    """The ``UpstreamObserver`` of a process with telemetry on."""
+    """The ``UpstreamObserver`` of a process with telemetry on.
 
-    def __init__(self, metrics: Metrics, tracer: Tracer, *, log_calls: bool) -> None:
+    ``log_calls`` says which attempts get a line of their own: ``notable`` ones (failed,
+    a repeat, numbered 2 or more, or taking ``slow_seconds`` or longer), ``all`` or ``none``."""
+
+    def __init__(
+        self, metrics: Metrics, tracer: Tracer, *, log_calls: UpstreamCallLogging, slow_seconds: float = 0.25
+    ) -> None:
         self.metrics = metrics
         self.tracer = tracer
-        self.log_calls = log_calls
+        self.log_every_call = log_calls == "all"
+        self.log_notable_calls = log_calls == "notable"
+        self.slow_seconds = slow_seconds
         self._series: dict[tuple[str, str, str], _Series] = {}
 
     def attempt(self, upstream: str, operation: str, region: str, number: int, breaker_state: str) -> TelemetryAttempt:
@@ -88,7 +119,7 @@ class TelemetryObserver:
         if unsampled is not None:
             # The parent-based sampler would drop the span: start none, but still tell the
             # upstream which (unsampled) trace it is part of, so its logs can name it.
-            return TelemetryAttempt(series, None, unsampled.unsampled_headers, log_calls=self.log_calls)
+            return TelemetryAttempt(self, series, number, None, unsampled.unsampled_headers)
         span = self.tracer.start_span(
             f"{upstream}.{operation}",
             kind=SpanKind.CLIENT,
@@ -103,7 +134,7 @@ class TelemetryObserver:
         headers: dict[str, str] = {}
         if span.is_recording():
             propagate.inject(headers, context=trace.set_span_in_context(span))
-        return TelemetryAttempt(series, span, headers, log_calls=self.log_calls)
+        return TelemetryAttempt(self, series, number, span, headers)
 
     def cached(self, upstream: str, operation: str, outcome: str) -> None:
         if _unsampled_trace() is not None:
@@ -128,4 +159,4 @@ def _unsampled_trace() -> RequestTrace | None:
     return None if request.sampled else request
 
 
-__all__ = ["TelemetryAttempt", "TelemetryObserver"]
+__all__ = ["QUIET_OUTCOMES", "TelemetryAttempt", "TelemetryObserver", "UpstreamCallLogging"]

@@ -31,7 +31,10 @@ class Telemetry:
         metrics = Metrics(process, version, settings.track)
         provider = build_tracer_provider(process, version, settings, exporter)
         tracer = provider.get_tracer("bff")
-        return cls(metrics, provider, TelemetryObserver(metrics, tracer, log_calls=settings.log_upstream_calls))
+        observer = TelemetryObserver(
+            metrics, tracer, log_calls=settings.log_upstream_calls, slow_seconds=settings.slow_upstream_call_seconds
+        )
+        return cls(metrics, provider, observer)
 
     def metrics_route(self) -> Route:
         registry = self.metrics.registry

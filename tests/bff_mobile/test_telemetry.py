@@ -32,7 +32,8 @@ def standin_spans() -> InMemorySpanExporter:
 @pytest.fixture
 def traced(upstreams: Standins, standin_spans: InMemorySpanExporter) -> Iterator[tuple[str, InMemorySpanExporter]]:
     spans = InMemorySpanExporter()
-    settings = mobile_settings(upstreams, telemetry={"sampling_ratio": 1.0})
+    # Every upstream attempt logged, as log_upstream_calls: all restores (default: notable ones only).
+    settings = mobile_settings(upstreams, telemetry={"sampling_ratio": 1.0, "log_upstream_calls": "all"})
     standin_spans.clear()
     with serve_mobile(settings, span_exporter=spans) as url:
         yield url, spans
@@ -159,6 +160,31 @@ async def test_every_log_line_is_json_with_the_trace_id(traced: tuple[str, InMem
     assert all(len(line["trace_id"]) == 32 for line in ours)
     request_line = next(line for line in ours if line["msg"] == "request")
     assert (request_line["route"], request_line["status"]) == ("/v1/home", 200)
+
+
+async def test_by_default_a_healthy_request_writes_one_line_and_no_upstream_call_lines(upstreams: Standins) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with serve_mobile(mobile_settings(upstreams)) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+                answer = await client.get("/v1/home", headers={"X-User-Id": "9", "X-Request-Id": "log-test-2"})
+            for _ in range(500):
+                if '"msg":"request"' in stream.getvalue():
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    assert answer.status_code == 200
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    ours = [line["msg"] for line in lines if line.get("request_id") == "log-test-2"]
+    assert ours == ["request"]
 
 
 def test_log_lines_redact_what_looks_like_personal_data() -> None:

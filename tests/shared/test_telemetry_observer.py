@@ -89,3 +89,64 @@ def test_a_request_trace_is_gone_once_the_request_ends() -> None:
     assert current_request_trace() is not None
     unbind_request_trace(token)
     assert current_request_trace() is None
+
+
+def _logged_calls(
+    caplog: pytest.LogCaptureFixture, settings: TelemetrySettings, *attempts: tuple[str, int, float]
+) -> int:
+    telemetry = Telemetry.create("bff_test", "0", settings, exporter=InMemorySpanExporter())
+    try:
+        with caplog.at_level("INFO", logger="bff.upstream"):
+            for outcome, number, duration in attempts:
+                telemetry.observer.attempt("catalog", "products", "eu-west-1", number, "closed").finish(
+                    outcome, duration, 200
+                )
+    finally:
+        telemetry.shutdown()
+    return len([r for r in caplog.records if r.name == "bff.upstream" and r.getMessage() == "upstream call"])
+
+
+def test_by_default_a_quick_first_answer_gets_no_line_of_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    assert _logged_calls(caplog, TelemetrySettings(), ("success", 1, 0.01), ("rejected", 1, 0.01)) == 0
+
+
+@pytest.mark.parametrize(
+    ("outcome", "number", "duration"),
+    [
+        ("timeout", 1, 0.01),  # a failure
+        ("failed", 1, 0.01),
+        ("cancelled", 1, 0.01),  # e.g. the loser of a hedge
+        ("success", 2, 0.01),  # a failover, retry or hedge
+        ("success", 1, 0.25),  # slow: at the threshold
+    ],
+)
+def test_by_default_failures_repeats_and_slow_attempts_are_logged(
+    caplog: pytest.LogCaptureFixture, outcome: str, number: int, duration: float
+) -> None:
+    assert _logged_calls(caplog, TelemetrySettings(), (outcome, number, duration)) == 1
+
+
+def test_log_upstream_calls_all_logs_every_attempt_with_its_number(caplog: pytest.LogCaptureFixture) -> None:
+    settings = TelemetrySettings(log_upstream_calls="all")
+    assert _logged_calls(caplog, settings, ("success", 1, 0.01), ("success", 1, 0.01)) == 2
+    record = next(r for r in caplog.records if r.name == "bff.upstream")
+    assert (record.__dict__["attempt"], record.__dict__["outcome"]) == (1, "success")
+
+
+def test_log_upstream_calls_none_logs_not_even_failures(caplog: pytest.LogCaptureFixture) -> None:
+    assert _logged_calls(caplog, TelemetrySettings(log_upstream_calls="none"), ("timeout", 2, 1.0)) == 0
+
+
+def test_the_slow_threshold_is_a_setting(caplog: pytest.LogCaptureFixture) -> None:
+    settings = TelemetrySettings(slow_upstream_call_seconds=0.05)
+    assert _logged_calls(caplog, settings, ("success", 1, 0.04), ("success", 1, 0.06)) == 1
+
+
+@pytest.mark.parametrize(("given", "read"), [(True, "all"), (False, "none"), ("notable", "notable")])
+def test_log_upstream_calls_reads_the_old_booleans(given: object, read: str) -> None:
+    assert TelemetrySettings.model_validate({"log_upstream_calls": given}).log_upstream_calls == read
+
+
+def test_log_upstream_calls_refuses_other_values() -> None:
+    with pytest.raises(ValueError, match="log_upstream_calls"):
+        TelemetrySettings.model_validate({"log_upstream_calls": "some"})
