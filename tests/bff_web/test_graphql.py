@@ -54,7 +54,7 @@ async def test_ten_orders_with_their_lines_make_one_catalog_batch_call(
 ) -> None:
     # User 3's seeded orders: no other test places orders for them, so their last ten hold
     # more lines than orders whatever ran before.
-    answer = await post(web, ORDERS_WITH_PRODUCTS, **{"X-User-Id": "3"})
+    answer = await web.post("/graphql", json={"query": ORDERS_WITH_PRODUCTS}, headers={**GQL, "X-User-Id": "3"})
     orders = answer.json()["data"]["viewer"]["orders"]["items"]
     lines = [line for order in orders for line in order["items"]]
     assert len(orders) == 10
