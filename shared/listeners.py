@@ -37,6 +37,7 @@ from shared.types import ASGIApp, Receive, Scope, Send
 ADMIN_PREFIX = "/admin"
 #: Answered on both listeners: probes, and the scrape of one pod reached by port-forward.
 OPERATIONAL_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+_ADMIN_PATHS = ADMIN_PREFIX + "/"
 
 
 class Listeners:
@@ -46,8 +47,9 @@ class Listeners:
         self.public_address = (server.host, server.port)
         self.admin_address = None if admin.port is None else (admin.host, admin.port)
         self._sockets: dict[str, socket.socket] = {}
-        #: The admin socket's bound port, read per request (no syscall on the hot path).
-        self._admin_port: int | None = None
+        #: The admin socket's bound port once bound, else ``None``; read per request by the
+        #: gate (no syscall on the hot path). Set by ``bind`` only.
+        self.admin_port: int | None = None
 
     @property
     def separate(self) -> bool:
@@ -77,7 +79,7 @@ class Listeners:
             self._sockets.clear()
             raise
         if "admin" in self._sockets:
-            self._admin_port = int(self._sockets["admin"].getsockname()[1])
+            self.admin_port = int(self._sockets["admin"].getsockname()[1])
         return list(self._sockets.values())
 
     @property
@@ -99,7 +101,7 @@ class Listeners:
     def on_admin_listener(self, scope: Scope) -> bool:
         """Whether the request of ``scope`` arrived on the admin listener."""
         server = scope.get("server")
-        return self._admin_port is not None and server is not None and server[1] == self._admin_port
+        return self.admin_port is not None and server is not None and server[1] == self.admin_port
 
 
 def _url(sock: socket.socket) -> str:
@@ -116,14 +118,18 @@ class ListenerGate:
     def __init__(self, app: ASGIApp, listeners: Listeners) -> None:
         self.app = app
         self.listeners = listeners
+        #: Fixed by the settings (``admin.port`` null or not), so read once, not per request.
+        self.separate = listeners.separate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.listeners.separate:
+        if not self.separate or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        admin_path = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
-        on_admin = self.listeners.on_admin_listener(scope)
+        admin_path = path == ADMIN_PREFIX or path.startswith(_ADMIN_PATHS)
+        server = scope.get("server")
+        admin_port = self.listeners.admin_port  # on_admin_listener, inlined: no call per request
+        on_admin = admin_port is not None and server is not None and server[1] == admin_port
         if (admin_path or path in OPERATIONAL_PATHS) if on_admin else not admin_path:
             await self.app(scope, receive, send)
             return

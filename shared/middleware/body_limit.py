@@ -11,6 +11,8 @@ from shared.errors import ContentTooLarge
 from shared.problems import problem
 from shared.types import ASGIApp, Message, Receive, Scope, Send
 
+_HTTP1 = frozenset({"1.0", "1.1"})
+
 
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -22,10 +24,25 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
-        declared = _content_length(scope)
+        declared: int | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    chunked = True  # unreadable: count what arrives instead
+                break
+            if name == b"transfer-encoding":
+                chunked = True
         if declared is not None and declared > limit:
             response = problem(413, ContentTooLarge.type_slug, ContentTooLarge.title, _detail(limit))
             await response(scope, receive, send)
+            return
+        if declared is None and not chunked and scope.get("http_version", "1.1") in _HTTP1:
+            # Neither Content-Length nor Transfer-Encoding: an HTTP/1.x request without a
+            # body (RFC 9112 section 6.3), such as nearly every GET. Nothing to count.
+            await self.app(scope, receive, send)
             return
         received = 0
 
@@ -43,13 +60,3 @@ class BodyLimitMiddleware:
 
 def _detail(limit: int) -> str:
     return f"the request body must not exceed {limit} bytes"
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None

@@ -7,8 +7,8 @@ Sections of a fan-out run as tasks that inherit this context, so they share the 
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 from shared.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,14 +44,21 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_id(scope) or uuid.uuid4().hex
-        token = _request_id.set(request_id)
+        encoded = None
+        for name, value in scope["headers"]:
+            if name == HEADER:
+                if _VALID.match(value):
+                    encoded = value
+                break
+        if encoded is None:
+            encoded = os.urandom(16).hex().encode("ascii")  # as random as a uuid4, without its objects
+        token = _request_id.set(encoded.decode("ascii"))
         stale_token = _stale.set(set())
-        encoded = request_id.encode("ascii")
+        id_header = (HEADER, encoded)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (HEADER, encoded)]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
@@ -59,10 +66,3 @@ class RequestIdMiddleware:
         finally:
             _request_id.reset(token)
             _stale.reset(stale_token)
-
-
-def _incoming_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == HEADER:
-            return value.decode("ascii") if _VALID.match(value) else None
-    return None

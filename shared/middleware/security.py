@@ -26,6 +26,11 @@ JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'n
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?")
 
 
+#: What an answer gets, precomputed so that hardening one is a single list concatenation.
+HTML_HEADERS = tuple(HEADERS)
+JSON_HEADERS = (*HEADERS, JSON_CSP)
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, max_header_bytes: int) -> None:
         self.app = app
@@ -35,12 +40,27 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
+                added = JSON_HEADERS
+                for name, value in headers:
+                    if name == b"content-type" or name.lower() == b"content-type":
+                        if value.startswith(b"text/html"):
+                            added = HTML_HEADERS
+                        break
+                message["headers"] = [*headers, *added]
+            await send(message)
+
         size = 0
-        hosts = []
+        host = None
+        hosts = 0
         for name, value in scope["headers"]:
             size += len(name) + len(value) + 4
             if name == b"host":
-                hosts.append(value)
+                host = value
+                hosts += 1
         if size > self.max_header_bytes:
             response = problem(
                 431,
@@ -48,27 +68,16 @@ class SecurityHeadersMiddleware:
                 "Request header fields too large",
                 f"the request headers total {size} bytes; at most {self.max_header_bytes} are accepted",
             )
-            await response(scope, receive, self._hardened(send))
+            await response(scope, receive, send_hardened)
             return
-        wrong_host = _host_problem(hosts, scope.get("http_version", "1.1"))
-        if wrong_host is not None:
-            await problem(400, "bad-request", "Bad request", wrong_host)(scope, receive, self._hardened(send))
-            return
-        await self.app(scope, receive, self._hardened(send))
-
-    @staticmethod
-    def _hardened(send: Send) -> Send:
-        async def send_hardened(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                headers += HEADERS
-                if not content_type.startswith(b"text/html"):
-                    headers.append(JSON_CSP)
-                message["headers"] = headers
-            await send(message)
-
-        return send_hardened
+        # The common case, one well-formed Host, decided here without building the list.
+        if not (hosts == 1 and _HOST.fullmatch(host or b"") is not None):
+            all_hosts = [value for name, value in scope["headers"] if name == b"host"]
+            wrong_host = _host_problem(all_hosts, scope.get("http_version", "1.1"))
+            if wrong_host is not None:
+                await problem(400, "bad-request", "Bad request", wrong_host)(scope, receive, send_hardened)
+                return
+        await self.app(scope, receive, send_hardened)
 
 
 def _host_problem(hosts: list[bytes], http_version: str) -> str | None:
