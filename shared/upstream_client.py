@@ -44,7 +44,7 @@ from urllib.parse import urlencode
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from shared.cache.response_cache import CacheResult, ResponseCache
+from shared.cache.response_cache import ResponseCache
 from shared.deadline import Deadline
 from shared.errors import (
     BreakerOpen,
@@ -206,6 +206,7 @@ class UpstreamClient:
         self.latency: dict[str, LatencyTracker] = {}
         #: (operation, region) → answers served from that region.
         self.served: Counter[tuple[str, str]] = Counter()
+        self._cache_facts: dict[str, _CacheFacts] = {}
         self.reconfigure(config)
 
     @property
@@ -269,6 +270,19 @@ class UpstreamClient:
             or (cache_policy.scope == "user" and cache_user is None)
         ):
             return await self._call_upstream(operation, policy, config, deadline, path_params, params, json, headers)
+        facts = self._cache_facts.get(operation.name)
+        if facts is None or facts.operation is not operation:
+            facts = self._cache_facts[operation.name] = _CacheFacts.of(operation)
+        # The key is derived once per call; every tier and the fill lock use it.
+        user = str(cache_user) if cache_policy.scope == "user" else None
+        key = cache.keys.entry(facts.key, facts.schema_version, {"path": path_params, "query": params}, user)
+        held = cache.fresh_hit(facts.key, key)
+        if held is not None:  # the hot path: a dict lookup, no await
+            self._observer.cached(self.name, operation.name, "hit")
+            if held.model is not None:
+                hit: ModelT = held.model
+                return hit
+            return self._parse_cached(operation, held.body or b"")
 
         async def load(load_deadline: Deadline) -> tuple[bytes, Any]:
             model = await self._call_upstream(
@@ -276,25 +290,30 @@ class UpstreamClient:
             )
             return model.__pydantic_serializer__.to_json(model), model
 
-        user = str(cache_user) if cache_policy.scope == "user" else None
-        key = cache.keys.entry(operation.key, operation.schema_version, {"path": path_params, "query": params}, user)
-        result = await cache.get_or_load(
-            operation=operation.key,
-            key=key,
-            policy=cache_policy,
-            sealed=bool(operation.pii_fields),
-            tags=operation.cache_tags(path_params, params),
-            deadline=deadline,
-            load=load,
-        )
+        try:
+            result = await cache.get_or_load(
+                operation=facts.key,
+                key=key,
+                policy=cache_policy,
+                sealed=facts.sealed,
+                tags=operation.cache_tags(path_params, params),
+                deadline=deadline,
+                load=load,
+                parse=operation.parse,
+            )
+        except ValidationError as exc:  # an entry written by an older model: treat as garbage
+            raise UpstreamBadResponse(self.name, operation.name, "cached entry does not parse") from exc
         if result.stale:
-            note_stale(operation.key)
-        self._observer.cached(self.name, operation.name, _cache_outcome(result))
+            note_stale(facts.key)
+        self._observer.cached(self.name, operation.name, result.outcome)
         if result.model is not None:
             model: ModelT = result.model
             return model
+        return self._parse_cached(operation, result.body or b"")
+
+    def _parse_cached(self, operation: Operation[ModelT], body: bytes) -> ModelT:
         try:
-            return operation.parse(result.body)
+            return operation.parse(body)
         except ValidationError as exc:  # an entry written by an older model: treat as garbage
             raise UpstreamBadResponse(self.name, operation.name, "cached entry does not parse") from exc
 
@@ -566,10 +585,18 @@ _OUTCOME_LABELS: dict[type[UpstreamError], str] = {
 }
 
 
-def _cache_outcome(result: CacheResult) -> str:
-    if result.stale:
-        return "stale"
-    return "miss" if result.model is not None else "hit"
+@dataclass(frozen=True, slots=True)
+class _CacheFacts:
+    """What the cache needs of an operation, worked out once per client, not per call."""
+
+    operation: Operation[Any]
+    key: str
+    schema_version: str
+    sealed: bool
+
+    @classmethod
+    def of(cls, operation: Operation[Any]) -> _CacheFacts:
+        return cls(operation, operation.key, operation.schema_version, bool(operation.pii_fields))
 
 
 @dataclass(frozen=True, slots=True)

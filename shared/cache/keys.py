@@ -8,7 +8,6 @@ invalidate by prefix) and everything else, parameters and the user, only as an H
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +26,8 @@ class CacheKeys:
         return self._hmac_key
 
     def _digest(self, data: bytes) -> str:
-        return hmac.new(self._hmac_key, data, hashlib.sha256).hexdigest()[:32]
+        # hmac.digest is the one-call C path; the same 128 bits as hmac.new(...).hexdigest()[:32].
+        return hmac.digest(self._hmac_key, data, "sha256")[:16].hex()
 
     def entry(self, operation: str, schema: str, params: Mapping[str, Any], user: str | None) -> str:
         canonical = orjson.dumps({"p": params, "u": user}, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)

@@ -56,7 +56,9 @@ class MemoryStore:
     name = "memory"
 
     def __init__(self, max_entries: int) -> None:
-        self._cache = SimpleMemoryCache(serializer=NullSerializer())
+        # timeout=None: aiocache's own timeout is an asyncio.wait_for (a task per call);
+        # the guard owns the time budget, as for Redis.
+        self._cache = SimpleMemoryCache(serializer=NullSerializer(), timeout=None)
         self._keys: OrderedDict[str, None] = OrderedDict()
         self._tags: dict[str, set[str]] = {}
         self._max_entries = max_entries

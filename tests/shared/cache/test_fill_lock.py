@@ -105,6 +105,7 @@ async def fetch(cache: ResponseCache, upstream: Upstream, prefix: str) -> bytes:
         deadline=Deadline.after(10),
         load=upstream.load,
     )
+    assert result.body is not None  # no parse given: the cache hands back bodies
     return result.body
 
 
