@@ -1,4 +1,4 @@
-"""CPU time the serving thread spends per ``GET /v1/home``, for variants of bff_mobile's config.
+"""CPU time the serving thread spends per ``GET /v1/home`` (or ``--path``), for variants of bff_mobile's config.
 
 A tool for finding where CPU goes, not a benchmark of record (that is ``run_home.py``).
 The stand-ins run in a process of their own (``bench/standins.py``, the local ports);
@@ -8,6 +8,10 @@ this process only is counted, so the stand-ins and other work do not blur it::
 
     .venv/bin/python bench/cpu_probe.py                      # every variant, 30 rounds of 300
     .venv/bin/python bench/cpu_probe.py --variants reference no-telemetry --rounds 60
+    .venv/bin/python bench/cpu_probe.py --variants as-shipped --path /v1/products/42 --count-calls --profile-calls 25
+
+``as-shipped`` keeps the response cache on (the warm path: after round 0, hits); the
+others turn it off, so every request makes the ceiling's upstream calls.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import gc
+import io
 import logging
+import pstats
 import statistics
 import subprocess
 import sys
@@ -53,6 +60,7 @@ def variants() -> dict[str, MobileSettings]:
 
     return {
         "reference": config(),
+        "as-shipped": config(upstreams={}),
         "no-telemetry": config(telemetry={"enabled": False}),
         "no-call-logs": config(telemetry={"log_upstream_calls": False}),
         "sampled-all": config(telemetry={"sampling_ratio": 1.0}),
@@ -61,9 +69,14 @@ def variants() -> dict[str, MobileSettings]:
     }
 
 
+#: The path every request asks for (``--path``).
+PATH = "/v1/home"
+
+
 async def drive(app: Any, requests: int, user_offset: int) -> float:
-    """Send ``requests`` GET /v1/home through ``app``; return main-thread CPU s per request."""
+    """Send ``requests`` GET ``PATH`` through ``app``; return main-thread CPU s per request."""
     sent = 0
+    path = PATH
 
     async def one(user: int) -> None:
         scope = {
@@ -72,8 +85,8 @@ async def drive(app: Any, requests: int, user_offset: int) -> float:
             "http_version": "1.1",
             "method": "GET",
             "scheme": "http",
-            "path": "/v1/home",
-            "raw_path": b"/v1/home",
+            "path": path,
+            "raw_path": path.encode(),
             "query_string": b"",
             "root_path": "",
             "headers": [(b"host", b"127.0.0.1"), (b"x-user-id", str(user).encode())],
@@ -110,7 +123,11 @@ app_state: dict[str, Any] = {}
 
 
 async def measure(
-    chosen: dict[str, MobileSettings], requests: int, rounds: int, calls: dict[str, tuple[float, float]] | None = None
+    chosen: dict[str, MobileSettings],
+    requests: int,
+    rounds: int,
+    calls: dict[str, tuple[float, float]] | None = None,
+    profile_top: int = 0,
 ) -> dict[str, list[float]]:
     """Every variant's app is up at once and they take turns, ``requests`` each per round:
     the machine's slow drifts (other tenants, frequency) then fall on all of them alike."""
@@ -137,6 +154,12 @@ async def measure(
                 app_state.clear()
                 app_state.update(state)
                 calls[name] = await count_calls(app, CALL_COUNT_REQUESTS)
+        if profile_top:
+            for name, (app, state) in apps.items():
+                app_state.clear()
+                app_state.update(state)
+                print(f"--- {name}: cProfile of {CALL_COUNT_REQUESTS} requests, by own time", flush=True)
+                print(await profile_calls(app, CALL_COUNT_REQUESTS, profile_top), flush=True)
     return costs
 
 
@@ -152,6 +175,7 @@ async def count_calls(app: Any, requests: int) -> tuple[float, float]:
         if event in counts:
             counts[event] += 1
 
+    await drive(app, requests, 0)  # the same requests once more first: warm means warm
     sys.setprofile(profile)
     try:
         await drive(app, requests, 0)
@@ -160,14 +184,33 @@ async def count_calls(app: Any, requests: int) -> tuple[float, float]:
     return counts["call"] / requests, counts["c_call"] / requests
 
 
+async def profile_calls(app: Any, requests: int, top: int) -> str:
+    """The ``top`` functions by own time under cProfile, with their calls per request."""
+    await drive(app, requests, 0)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        await drive(app, requests, 0)
+    finally:
+        profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+")
     parser.add_argument("--requests", type=int, default=300, help="requests per variant per round")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--path", default="/v1/home", help="the path every request asks for (default %(default)s)")
     parser.add_argument("--count-calls", action="store_true", help="also count function calls per request")
+    parser.add_argument("--profile-calls", type=int, default=0, metavar="N", help="print cProfile's top N functions")
     parser.add_argument("--log", default="bench/out/cpu_probe.log", help="where the log lines go")
     args = parser.parse_args(argv)
+    global PATH
+    PATH = args.path
     # Log as `bff serve` does, into a file: the lines cost what they cost in production.
     configure_logging("info", flush_seconds=MobileSettings().telemetry.log_flush_seconds)
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         all_variants = variants()
         chosen = {name: all_variants[name] for name in (args.variants or list(all_variants))}
         calls: dict[str, tuple[float, float]] | None = {} if args.count_calls else None
-        results = uvloop.run(measure(chosen, args.requests, args.rounds, calls))
+        results = uvloop.run(measure(chosen, args.requests, args.rounds, calls, args.profile_calls))
         # Per round, each variant against the first one measured next to it; the median of
         # those ratios, and of the costs (noise only adds CPU time, so the best is shown too).
         first = next(iter(results))
