@@ -56,12 +56,30 @@ class ServerSettings(FrozenModel):
     client_address_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
 
 
+#: Why ``http.transport: httpx`` is refused (bench/RESULTS.md, "Transport: httpx removed").
+HTTPX_TRANSPORT_REMOVED = (
+    "'httpx' is no longer a shipped transport: under the benchmark's load (32 concurrent "
+    "/v1/home, 5 upstream calls each) httpcore's connection pool took about 10 ms of CPU per "
+    "request against 2 with aiohttp, attempts ran past their timeouts and the breakers opened "
+    "(6 answered req/s against 486, bench/RESULTS.md); the only allowed value is 'aiohttp' "
+    "(or leave http.transport out)"
+)
+
+
 class HttpSettings(FrozenModel):
-    #: The upstream transport, chosen by measurement (see bench/RESULTS.md).
-    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    #: The upstream transport. Only aiohttp is shipped: chosen by measurement, and httpx
+    #: removed by measurement (see bench/RESULTS.md); httpx stays the unit tests' seam.
+    transport: Literal["aiohttp"] = "aiohttp"
     #: Upper bound on pooled connections to all upstreams together.
     max_connections: int = Field(default=512, gt=0)
     keepalive_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("transport", mode="before")
+    @classmethod
+    def _httpx_was_removed(cls, value: Any) -> Any:
+        if value == "httpx":
+            raise PydanticCustomError("transport_removed", "{reason}", {"reason": HTTPX_TRANSPORT_REMOVED})
+        return value
 
 
 class UpstreamSettings(FrozenModel):

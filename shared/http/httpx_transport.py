@@ -1,6 +1,17 @@
-"""httpx-backed transport: selectable in config, and the seam unit tests plug into
-(``httpx.MockTransport`` for scripted answers, ``httpx.ASGITransport`` for an in-process
-stand-in)."""
+"""httpx-backed transport: the seam unit tests plug into, not a shipped transport.
+
+A test hands it an in-process httpx transport: ``httpx.MockTransport`` for scripted
+answers, ``httpx.ASGITransport`` for an in-process stand-in::
+
+    transport = HttpxTransport(transport=httpx.MockTransport(handler))
+
+Configuration cannot select it (``http.transport: httpx`` is refused): over real sockets,
+httpcore's connection pool (1.0.9), on every request it queues or releases, walks all its
+connections and, for each idle one, counts them all again, so its cost grows with the
+square of the pool. At 32 concurrent screens of 5 calls each, attempts ran past their
+timeouts and the breakers opened; no pool setting brought it within 0.5x of aiohttp.
+Figures in bench/RESULTS.md ("Transport: httpx removed").
+"""
 
 from __future__ import annotations
 
@@ -15,19 +26,10 @@ from shared.types import QueryParams
 
 
 class HttpxTransport:
-    def __init__(
-        self,
-        *,
-        max_connections: int = 512,
-        keepalive_seconds: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, keepalive_expiry=keepalive_seconds),
-            follow_redirects=False,
-            trust_env=False,
-        )
+    """Sends through ``transport`` and maps httpx's errors as the shipped transport does."""
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport) -> None:
+        self._client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
 
     async def send(
         self,

@@ -1,9 +1,10 @@
 """The transport seam every upstream call goes through.
 
-The transport is chosen by measurement, not taste: on this hardware httpx's default
-transport degrades badly under concurrent fan-out while aiohttp holds up (figures in
-bench/RESULTS.md), so aiohttp is the default and httpx stays available, and is what unit
-tests use with ``httpx.MockTransport`` or ``httpx.ASGITransport``.
+The transport is chosen by measurement, not taste: under concurrent fan-out aiohttp holds
+up and httpx's connection pool does not (figures in bench/RESULTS.md), so aiohttp is the
+one shipped transport. ``shared.http.httpx_transport`` stays behind the same protocol as
+the unit tests' seam (``httpx.MockTransport``, ``httpx.ASGITransport``); config cannot
+select it.
 """
 
 from __future__ import annotations
@@ -47,11 +48,7 @@ class Transport(Protocol):
 
 
 def create_transport(settings: HttpSettings) -> Transport:
-    """Build the transport named in ``http.transport``."""
-    if settings.transport == "httpx":
-        from shared.http.httpx_transport import HttpxTransport
-
-        return HttpxTransport(max_connections=settings.max_connections, keepalive_seconds=settings.keepalive_seconds)
+    """Build the transport named in ``http.transport`` (validation admits only aiohttp)."""
     from shared.http.aiohttp_transport import AiohttpTransport
 
     return AiohttpTransport(max_connections=settings.max_connections, keepalive_seconds=settings.keepalive_seconds)

@@ -145,3 +145,22 @@ KEYS = {
     "BFF_CACHE__ENCRYPTION_KEYS__K1": "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=",
     "BFF_CACHE__ACTIVE_KEY_ID": "k1",
 }
+
+
+def test_the_removed_httpx_transport_is_refused_naming_key_allowed_value_and_why(tmp_path: Path) -> None:
+    path = write(tmp_path, "http:\n  transport: httpx\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(ProcessSettings, path)
+    key, reason = caught.value.problems[0]
+    assert key == "http.transport"
+    assert "no longer a shipped transport" in reason
+    assert "'aiohttp'" in reason
+    assert "bench/RESULTS.md" in reason
+
+
+def test_an_unknown_transport_is_refused_naming_the_allowed_value() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(ProcessSettings, None, {"BFF_HTTP__TRANSPORT": "requests"})
+    key, reason = caught.value.problems[0]
+    assert key == "http.transport"
+    assert "'aiohttp'" in reason

@@ -1,23 +1,30 @@
 """Both transports against real misbehaving sockets on loopback: each failure becomes
-the same TransportError, so the choice of transport never changes behaviour."""
+the same TransportError, so a unit test on the httpx seam sees what production's aiohttp
+transport would raise. Which transport the settings build is pinned at the end."""
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
 import pytest
 
 from shared.errors import TransportConnectError, TransportProtocolError, TransportTimeout
-from shared.http import Transport
+from shared.http import Transport, create_transport
 from shared.http.aiohttp_transport import AiohttpTransport
 from shared.http.httpx_transport import HttpxTransport
+from shared.settings import HttpSettings
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-@pytest.fixture(params=["aiohttp", "httpx"])
+@pytest.fixture(params=["aiohttp", "httpx-seam"])
 async def transport(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
-    chosen: Transport = AiohttpTransport() if request.param == "aiohttp" else HttpxTransport()
+    chosen: Transport = (
+        AiohttpTransport()
+        if request.param == "aiohttp"
+        else HttpxTransport(transport=httpx.AsyncHTTPTransport(trust_env=False))
+    )
     yield chosen
     await chosen.aclose()
 
@@ -98,3 +105,38 @@ async def test_a_connection_dropped_mid_answer_is_a_protocol_error(transport: Tr
     async with server:
         with pytest.raises(TransportProtocolError):
             await send(transport, url)
+
+
+async def test_the_settings_build_the_aiohttp_transport_with_their_pool_limits() -> None:
+    built = create_transport(HttpSettings(max_connections=7, keepalive_seconds=3.0))
+    assert isinstance(built, AiohttpTransport)
+    try:
+        session = built._client()
+        assert session.connector is not None
+        assert session.connector.limit == 7
+    finally:
+        await built.aclose()
+
+
+async def test_the_httpx_seam_sends_through_the_transport_it_is_given() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, content=b"{}")
+
+    seam = HttpxTransport(transport=httpx.MockTransport(answer))
+    try:
+        response = await seam.send(
+            "POST",
+            "http://upstream/x",
+            params={"a": "1"},
+            headers={"x-k": "v"},
+            body=b"{}",
+            connect_timeout=1,
+            timeout=1,
+        )
+    finally:
+        await seam.aclose()
+    assert response.status == 201
+    assert [(r.method, str(r.url), r.headers["x-k"]) for r in seen] == [("POST", "http://upstream/x?a=1", "v")]
