@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -34,6 +33,7 @@ from shared.http import create_transport
 from shared.listeners import ListenerGate, Listeners
 from shared.middleware.body_limit import BodyLimitMiddleware
 from shared.middleware.compression import GZipMiddleware
+from shared.middleware.cors import CORSMiddleware
 from shared.middleware.last_resort import LastResortMiddleware
 from shared.middleware.request_id import RequestIdMiddleware
 from shared.middleware.security import SecurityHeadersMiddleware

@@ -8,7 +8,6 @@ import time
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
-from starlette.routing import BaseRoute
 
 from shared.telemetry.logs import HotLog, json_members
 from shared.telemetry.metrics import Metrics
@@ -66,8 +65,18 @@ class TelemetryMiddleware:
         finally:
             duration = time.perf_counter() - started
             in_flight.value -= 1
-            route = _route_template(scope)
-            self._count(route, method, status, duration)
+            # The route template, never the raw path (it may hold PII); inlined, as is the
+            # counting below: this runs for every request, probes included.
+            route = getattr(scope.get("route"), "path", None)
+            if not isinstance(route, str):
+                route = "unmatched"
+            self.metrics.requests.inc((self.process, route, method, str(status)))
+            durations = self._durations.get((route, method))
+            if durations is None:
+                durations = self._durations[(route, method)] = self.metrics.request_duration.child(
+                    (self.process, route, method)
+                )
+            durations.observe(duration)
             if span is not None:
                 if span.is_recording():
                     span.update_name(f"{method} {route}")
@@ -81,27 +90,10 @@ class TelemetryMiddleware:
                     members = self._log_members[(route, method)] = json_members({"method": method, "route": route})
                 log.info("request", {"status": status, "duration_ms": round(duration * 1000, 2)}, fixed=members)
                 span.end()
-            unbind_request_trace(bound)
+            if bound is not None:
+                unbind_request_trace(bound)
             if token is not None:
                 context.detach(token)
-
-    def _count(self, route: str, method: str, status: int, duration: float) -> None:
-        self.metrics.requests.inc((self.process, route, method, str(status)))
-        durations = self._durations.get((route, method))
-        if durations is None:
-            durations = self._durations[(route, method)] = self.metrics.request_duration.child(
-                (self.process, route, method)
-            )
-        durations.observe(duration)
-
-
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    if isinstance(route, BaseRoute):
-        path = getattr(route, "path", None)
-        if isinstance(path, str):
-            return path
-    return "unmatched"
 
 
 __all__ = ["QUIET_PATHS", "TelemetryMiddleware"]
