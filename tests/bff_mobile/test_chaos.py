@@ -102,7 +102,9 @@ async def test_region_a_down_is_answered_from_region_b_without_client_errors(
         states = await breaker_states(chaos_mobile, "accounts")
     assert {a.status_code for a in answers} == {200}
     assert all(a.json()["degraded"] == [] for a in answers)
-    assert states["eu-west-1"] == "open"
+    # Tripped: still open, or already half-open when the open duration ran out while a
+    # loaded machine served the twenty screens (its probe would fail and reopen it).
+    assert states["eu-west-1"] in {"open", "half-open"}
     assert upstreams.requests("accounts", "eu-central-1") == 20
     # Once the breaker is open, region A is no longer tried on every call.
     assert upstreams.requests("accounts", "eu-west-1") < 20
