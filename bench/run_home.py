@@ -1,12 +1,13 @@
 """Side-by-side load benchmark of ``GET /v1/home`` (see bench/README.md, bench/RESULTS.md).
 
 Starts the upstream stand-ins with a fixed added latency, then five servers, one worker
-each: bff_mobile as shipped (in-process response cache, aiohttp transport); bff_mobile
-with the cache off (the same upstream calls as the ceiling: the acceptance comparison);
-the same with the httpx transport; a hand-written aiohttp aggregator (the ceiling); and
-a bare ASGI endpoint (the floor). wrk drives each in turn with identical settings,
-interleaved (A,B,C,D,E,A,B,...), and the table reports the median of the rounds. Every
-process started here is stopped on the way out, error or not::
+each: bff_mobile as shipped (in-process response cache); bff_mobile with the cache off
+(the same upstream calls as the ceiling: the acceptance comparison); the same with
+telemetry off; a hand-written aiohttp aggregator (the ceiling); and a bare ASGI endpoint
+(the floor); the httpx transport was a sixth until it was removed (RESULTS.md). wrk
+drives each in turn with identical settings, interleaved (A,B,C,D,E,A,B,...), and the
+table reports the median of the rounds. Every process started here is stopped on the way
+out, error or not::
 
     .venv/bin/python bench/run_home.py                  # 3-4 minutes
     .venv/bin/python bench/run_home.py --rounds 2 --duration 15 --latency-ms 5
@@ -54,7 +55,6 @@ AS_SHIPPED = "bff_mobile"
 #: Like for like with the ceiling (same upstream calls): the acceptance comparison.
 REFERENCE = "bff_mobile[no-cache]"
 CEILING = "aiohttp_aggregator"
-HTTPX_VARIANT = "bff_mobile[no-cache,httpx]"
 #: The reference with telemetry off: what traces, metrics and logs cost (issue: at most 10 %).
 NO_TELEMETRY = "bff_mobile[no-cache,no-telemetry]"
 #: Issue 2 asked for 0.5x the ceiling; issue 3 raised it to 0.6x with the whole pipeline on.
@@ -116,10 +116,9 @@ def no_cache() -> dict[str, str]:
 def all_targets() -> tuple[Target, ...]:
     """Every target, in the order each round drives them."""
     return (
-        bff_mobile(AS_SHIPPED, 8080, BFF_HTTP__TRANSPORT="aiohttp"),
-        bff_mobile(REFERENCE, 8081, BFF_HTTP__TRANSPORT="aiohttp", **no_cache()),
-        bff_mobile(HTTPX_VARIANT, 8082, BFF_HTTP__TRANSPORT="httpx", **no_cache()),
-        bff_mobile(NO_TELEMETRY, 8083, BFF_HTTP__TRANSPORT="aiohttp", BFF_TELEMETRY__ENABLED="false", **no_cache()),
+        bff_mobile(AS_SHIPPED, 8080),
+        bff_mobile(REFERENCE, 8081, **no_cache()),
+        bff_mobile(NO_TELEMETRY, 8083, BFF_TELEMETRY__ENABLED="false", **no_cache()),
         Target(CEILING, 8090, (PYTHON, str(BENCH_DIR / "aiohttp_aggregator.py"), "8090")),
         Target(FLOOR, 8099, (PYTHON, str(BENCH_DIR / "bare_asgi.py"), "8099"), fans_out=False),
     )
@@ -415,9 +414,6 @@ def render_report(args: argparse.Namespace, summaries: Sequence[Summary], runs: 
                 f"NOTE: {CEILING} was held back by the stand-ins (their core was busy, its own was not), so"
                 " req/s ratios against it flatter the others; the CPU-cost ratio is the fair one"
             )
-    if REFERENCE in by_name and HTTPX_VARIANT in by_name and by_name[REFERENCE].ok_rps:
-        ratio = by_name[HTTPX_VARIANT].ok_rps / by_name[REFERENCE].ok_rps
-        lines.append(f"transport: {HTTPX_VARIANT} / {REFERENCE} (aiohttp) 2xx throughput: {ratio:.2f}x")
     if NO_TELEMETRY in by_name and REFERENCE in by_name and by_name[NO_TELEMETRY].ok_rps:
         on, off = by_name[REFERENCE], by_name[NO_TELEMETRY]
         cost = 1 - on.ok_rps / off.ok_rps
