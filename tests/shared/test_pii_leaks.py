@@ -599,8 +599,6 @@ def capture(standins: Standins, request: pytest.FixtureRequest) -> Iterator[Capt
                 web_settings(
                     standins,
                     **common,
-                    # The other transport than mobile's: both are covered.
-                    http={"transport": "httpx"},
                     graphql={"persisted_queries_file": str(PERSISTED)},
                 ),
                 span_exporter=web_spans,
