@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
+import redis
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
 
@@ -152,3 +157,49 @@ def serve_web(
     """Serve bff_web with ``settings`` on real loopback sockets; yields its URLs."""
     with serve_app("web", create_web_app(settings, config_path, environ={}, span_exporter=span_exporter)) as url:
         yield url
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (at the moment of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis(*extra: str, directory: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """A ``redis-server`` of the test's own on a free loopback port (never the machine's
+    6379), answering PING before this returns; the caller stops it (``stop_redis``)."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    if directory is not None:
+        command += ["--dir", str(directory)]
+    process = subprocess.Popen([*command, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port, socket_timeout=0.5)
+    try:
+        for _ in range(200):
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server on port {port} exited with {process.returncode}")
+            try:
+                if client.ping():
+                    break
+            except redis.RedisError:
+                time.sleep(0.02)
+    finally:
+        client.close()
+    return process, port
+
+
+def stop_redis(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGCONT)  # a stopped (SIGSTOP) server cannot die until continued
+    process.kill()
+    process.wait()
+
+
+@contextmanager
+def own_redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of the test's own: its URL and process (to stop or kill mid-test)."""
+    process, port = start_redis()
+    try:
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        stop_redis(process)

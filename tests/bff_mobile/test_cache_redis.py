@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support import ADMIN, ServedUrl, Standins, mobile_settings, serve_mobile
+from tests.support import ADMIN, ServedUrl, Standins, mobile_settings, own_redis_server, serve_mobile
 
 MACHINE_REDIS = "redis://127.0.0.1:6379/11"
 USER = {"X-User-Id": "7"}
@@ -170,28 +170,10 @@ async def test_stale_data_is_named_in_the_response(upstreams: Standins, prefix: 
     assert answer.json()["stale"] == ["accounts.get_user"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(100):
-        if redis_up(url):
-            break
-        time.sleep(0.05)
-    yield url, process
-    process.kill()
-    process.wait()
+    with own_redis_server() as server:
+        yield server
 
 
 async def test_redis_stopped_mid_test_every_request_still_answers(

@@ -4,7 +4,6 @@ nothing else: not sealed cache entries, not masked values, not a product's name.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -21,6 +20,7 @@ from shared.cache.sealing import Sealer
 from shared.cli import main
 from shared.pii import mask_email, mask_phone, mask_text
 from shared.pii_scan import EXIT_CANNOT_SCAN, EXIT_CLEAN, EXIT_FOUND, Detector
+from tests.support import free_port, start_redis
 from upstreams.accounts.data import user
 from upstreams.catalog.data import product
 from upstreams.registry import registered_upstreams
@@ -177,44 +177,6 @@ def test_an_unreachable_redis_cannot_be_scanned(capsys: pytest.CaptureFixture[st
 # --- several nodes -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_redis(directory: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, socket_timeout=0.5)
-    for _ in range(200):
-        assert process.poll() is None, f"redis-server on port {port} exited with {process.returncode}"
-        try:
-            if client.ping():
-                break
-        except redis.RedisError:
-            time.sleep(0.02)
-    client.close()
-    return process, port
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[list[int]]:
     """Two standalone servers and a one-node Cluster on free loopback ports: their ports."""
@@ -225,7 +187,7 @@ def own_redis(tmp_path: Path) -> Iterator[list[int]]:
             directory.mkdir()
             extra = ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf")]
             extra += ["--cluster-port", str(free_port())]  # not port + 10000, which may be past 65535
-            started.append(start_redis(directory, *(extra if name == "cluster" else [])))
+            started.append(start_redis(*(extra if name == "cluster" else []), directory=directory))
         cluster = redis.Redis(port=started[2][1], socket_timeout=2)
         cluster.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)  # type: ignore[no-untyped-call]
         for _ in range(200):

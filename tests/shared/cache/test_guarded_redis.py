@@ -5,19 +5,17 @@ time. Each test runs a redis-server of its own (or a port with nothing listening
 import contextlib
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis
 
 from shared.cache.guarded import GuardedStore
 from shared.cache.stores import RedisStore
 from shared.resilience.breaker import BreakerState
 from shared.settings import CacheSettings
 from tests.shared.resilience.clock import ManualClock
+from tests.support import free_port, own_redis_server
 
 CACHE = CacheSettings()  # the guard's breaker as a process runs it unless configured otherwise
 RATE = 700  # operations per second, on the breaker's (manual) clock
@@ -38,33 +36,10 @@ class CountedRedisStore(RedisStore):
         return await super().get(key)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    probe = redis.Redis.from_url(url, socket_timeout=0.5)
-    for _ in range(100):
-        try:
-            if probe.ping():
-                break
-        except redis.RedisError:
-            time.sleep(0.05)
-    probe.close()
-    yield url, process
-    process.send_signal(signal.SIGCONT)  # a stopped server cannot die of SIGKILL until continued
-    process.kill()
-    process.wait()
+    with own_redis_server() as server:
+        yield server
 
 
 @pytest.fixture
