@@ -49,9 +49,13 @@ def path_int(request: Request, name: str) -> int:
 
 
 def idempotency_key(request: Request) -> str:
-    key = request.headers.get("idempotency-key")
-    if key is None:
+    keys = request.headers.getlist("idempotency-key")
+    if not keys:
         raise BadRequest("header 'Idempotency-Key' is required for this request", field="Idempotency-Key")
+    if len(keys) > 1:
+        # Two keys are ambiguous: whichever one were chosen, a retry could be run twice.
+        raise BadRequest("header 'Idempotency-Key' must be sent once", field="Idempotency-Key")
+    key = keys[0]
     if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest(
             "header 'Idempotency-Key' must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'",
@@ -84,15 +88,36 @@ def is_json_media_type(content_type: str) -> bool:
     return charsets in ([], ["utf-8"])
 
 
-def require_json_content_type(request: Request) -> None:
-    """415 unless the request says its body is ``application/json`` (UTF-8), exactly once."""
+def json_content_type_error(request: Request) -> tuple[str, str] | None:
+    """Why the request's body is not plain ``application/json`` (UTF-8, sent once, with no
+    content coding): ``(message, header)``, or ``None`` when it is."""
     values = request.headers.getlist("content-type")
     if len(values) != 1 or not is_json_media_type(values[0]):
         got = "none" if not values else ", ".join(repr(value[:60]) for value in values)
-        raise UnsupportedMediaType(
-            f"the body must be sent as 'Content-Type: application/json' (charset utf-8 if any), got {got}",
-            field="Content-Type",
+        return f"the body must be sent as 'Content-Type: application/json' (charset utf-8 if any), got {got}", (
+            "Content-Type"
         )
+    # No content coding is decoded here: a gzip body read as JSON would be parsed as
+    # something it is not (RFC 9110 section 8.4: 415 for a coding the server does not take).
+    codings = [
+        coding.strip().lower()
+        for value in request.headers.getlist("content-encoding")
+        for coding in value.split(",")
+        if coding.strip()
+    ]
+    if any(coding != "identity" for coding in codings):
+        got = ", ".join(repr(value[:60]) for value in request.headers.getlist("content-encoding"))
+        return f"the body must be sent without a content coding, got Content-Encoding {got}", "Content-Encoding"
+    return None
+
+
+def require_json_content_type(request: Request) -> None:
+    """415 unless the request says its body is ``application/json`` (UTF-8), exactly once,
+    with no content coding."""
+    error = json_content_type_error(request)
+    if error is not None:
+        message, header = error
+        raise UnsupportedMediaType(message, field=header)
 
 
 async def json_body(request: Request, model: type[ModelT]) -> ModelT:
@@ -118,6 +143,7 @@ __all__ = [
     "idempotency_key",
     "is_json_media_type",
     "json_body",
+    "json_content_type_error",
     "path_int",
     "query_int",
     "require_json_content_type",

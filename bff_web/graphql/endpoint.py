@@ -31,6 +31,7 @@ from bff_web.graphql.persisted import PersistedQueries, PersistedQueryError
 from bff_web.graphql.schema import Schema, build_schema
 from bff_web.settings import GraphQLSettings
 from shared.identity import optional_caller_id
+from shared.inputs import json_content_type_error
 from shared.responses import etag_for
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -170,11 +171,9 @@ async def _operations(request: Request, settings: GraphQLSettings) -> tuple[list
                 except orjson.JSONDecodeError:
                     raise _RequestError(f"query parameter '{name}' is not valid JSON") from None
         return [operation], False
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != JSON:
-        raise _RequestError(
-            f"POST needs Content-Type: application/json, got {content_type or 'none'!r}", "UNSUPPORTED_MEDIA_TYPE", 415
-        )
+    media_error = json_content_type_error(request)
+    if media_error is not None:
+        raise _RequestError(f"POST {media_error[0]}", "UNSUPPORTED_MEDIA_TYPE", 415)
     try:
         payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:

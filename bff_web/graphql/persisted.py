@@ -60,6 +60,8 @@ class PersistedQueries:
 
     def resolve(self, query: str | None, extensions: Any, *, persisted_only: bool) -> str:
         """The document to run, or ``PersistedQueryError`` saying why there is none."""
+        if query == "":
+            query = None  # an empty document is a missing one (strawberry raises on it, a 500)
         persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
         if persisted is not None:
             digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None

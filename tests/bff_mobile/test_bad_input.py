@@ -47,6 +47,13 @@ async def test_malformed_idempotency_key_is_400(mobile: httpx.AsyncClient) -> No
     assert answer.json()["field"] == "Idempotency-Key"
 
 
+async def test_two_idempotency_keys_are_400_never_a_choice(mobile: httpx.AsyncClient) -> None:
+    headers = [(b"X-User-Id", b"7"), (b"Idempotency-Key", b"k-first"), (b"Idempotency-Key", b"k-second")]
+    answer = await mobile.post("/v1/orders", json={"items": [{"product_id": 1, "quantity": 1}]}, headers=headers)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "Idempotency-Key" and "once" in answer.json()["detail"]
+
+
 async def test_body_that_is_not_json_is_400(mobile: httpx.AsyncClient) -> None:
     headers = {**USER, "Idempotency-Key": "k-bad-json", "Content-Type": "application/json"}
     answer = await mobile.post("/v1/orders", content=b"{not json", headers=headers)
@@ -97,6 +104,21 @@ async def test_two_content_type_headers_are_415(mobile: httpx.AsyncClient) -> No
     ]
     answer = await mobile.post("/v1/orders", content=b'{"items": [{"product_id": 1, "quantity": 1}]}', headers=headers)
     assert answer.status_code == 415
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "identity, gzip", "x-unknown"])
+async def test_a_body_with_a_content_coding_is_415_not_read_as_json(mobile: httpx.AsyncClient, coding: str) -> None:
+    headers = {**USER, "Idempotency-Key": "k-coded", "Content-Type": "application/json", "Content-Encoding": coding}
+    answer = await mobile.post("/v1/orders", content=b'{"items": [{"product_id": 1, "quantity": 1}]}', headers=headers)
+    assert answer.status_code == 415
+    assert answer.json()["field"] == "Content-Encoding"
+
+
+async def test_the_identity_coding_is_accepted(mobile: httpx.AsyncClient) -> None:
+    headers = {**USER, "Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"}
+    headers["Content-Encoding"] = "identity"
+    answer = await mobile.post("/v1/orders", content=b'{"items": [{"product_id": 3, "quantity": 1}]}', headers=headers)
+    assert answer.status_code == 201
 
 
 @pytest.mark.parametrize(

@@ -206,3 +206,34 @@ async def test_a_subscription_by_post_is_told_subscriptions_are_not_served(web_u
     assert answer.status_code == 400
     error = answer.json()["errors"][0]
     assert error["extensions"]["code"] == "OPERATION_NOT_SUPPORTED" and "GET" not in error["message"].split(";")[0]
+
+
+async def test_an_empty_document_is_a_400_by_get_and_post(web_url: ServedUrl) -> None:
+    for answer in (await post(web_url, {"query": ""}), await get(web_url, {"query": ""})):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "application/json; charset=latin-1"},
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    ],
+)
+async def test_a_post_body_that_is_not_plain_json_is_415(web_url: ServedUrl, headers: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=web_url, timeout=10) as client:
+        answer = await client.post("/graphql", content=b'{"query": "{ __typename }"}', headers={**GQL, **headers})
+    assert answer.status_code == 415
+    assert answer.json()["errors"][0]["extensions"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_two_content_types_on_a_post_are_415(web_url: ServedUrl) -> None:
+    headers = [
+        (b"Accept", GQL["Accept"].encode()),
+        (b"Content-Type", b"application/json"),
+        (b"Content-Type", b"text/plain"),
+    ]
+    async with httpx.AsyncClient(base_url=web_url, timeout=10) as client:
+        answer = await client.post("/graphql", content=b'{"query": "{ __typename }"}', headers=headers)
+    assert answer.status_code == 415
