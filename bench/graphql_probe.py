@@ -33,6 +33,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bff_web.graphql.context import GraphQLContext
+from bff_web.graphql.limits import RequestBudget
 from bff_web.graphql.loaders import Loaders
 from bff_web.graphql.schema import build_schema
 from bff_web.settings import GraphQLSettings, WebSettings
@@ -112,7 +113,13 @@ async def run(args: argparse.Namespace) -> list[float]:
 
     async def execute(uid: int) -> bytes:
         deadline = deps.deadline()
-        context = GraphQLContext(deps=deps, user_id=uid, deadline=deadline, loaders=Loaders(deps, deadline))
+        context = GraphQLContext(
+            deps=deps,
+            user_id=uid,
+            deadline=deadline,
+            loaders=Loaders(deps, deadline),
+            budget=RequestBudget(tokens=1500),
+        )
         result = await schema.execute(document, variable_values=variables, context_value=context)
         if result.errors:
             raise SystemExit(f"user {uid}: {result.errors}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bff_web.deps import WebDeps
+from bff_web.graphql.limits import RequestBudget
 from bff_web.graphql.loaders import Loaders
 from shared import Deadline, Unauthenticated
 
@@ -15,6 +16,8 @@ class GraphQLContext:
     user_id: int | None
     deadline: Deadline
     loaders: Loaders
+    #: What this request's documents may still use together (a batch shares it).
+    budget: RequestBudget
 
     def viewer_id(self) -> int:
         if self.user_id is None:

@@ -26,6 +26,7 @@ from strawberry.types.graphql import OperationType
 from bff_web.deps import deps_of
 from bff_web.graphql.context import GraphQLContext
 from bff_web.graphql.errors import format_error, request_error
+from bff_web.graphql.limits import RequestBudget
 from bff_web.graphql.loaders import Loaders
 from bff_web.graphql.persisted import PersistedQueries, PersistedQueryError
 from bff_web.graphql.schema import Schema, build_schema
@@ -77,7 +78,13 @@ async def graphql(request: Request) -> Response:
 
     user_id = _optional_caller(request)
     deadline = deps.deadline()
-    context = GraphQLContext(deps=deps, user_id=user_id, deadline=deadline, loaders=Loaders(deps, deadline))
+    context = GraphQLContext(
+        deps=deps,
+        user_id=user_id,
+        deadline=deadline,
+        loaders=Loaders(deps, deadline),
+        budget=RequestBudget(tokens=settings.max_tokens),
+    )
     schema = service.schema(settings)
     results = []
     for operation in operations:

@@ -35,6 +35,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from graphql.language import TokenKind
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.schema.schema import validate_document  # strawberry's rules on top of the specification's
 
@@ -52,6 +53,19 @@ class Measure:
     depth: int = 0
     aliases: int = 0
     cost: int = 0
+    #: ``__schema`` selections: each answers with the whole schema, whatever it costs here.
+    schemas: int = 0
+    #: Aliased fields inside introspection (``a: types … b: types …`` repeats the schema).
+    introspection_aliases: int = 0
+
+
+@dataclass(slots=True)
+class RequestBudget:
+    """What the documents of one request (a batch) may use together: each is within the
+    limits on its own, and a batch must not multiply them."""
+
+    tokens: int
+    schemas: int = 1
 
 
 _ZERO = Measure()
@@ -76,7 +90,7 @@ class DocumentMeasurer:
         self._measure_fragments()
 
     def operation(self, node: OperationDefinitionNode) -> Measure:
-        return self._selection_set(node.selection_set)
+        return self._selection_set(node.selection_set, introspective=False)
 
     def overlap_checks(self, node: OperationDefinitionNode, budget: int) -> int:
         """How many field comparisons validating this operation takes, counted until past ``budget``.
@@ -135,7 +149,9 @@ class DocumentMeasurer:
                 child = next(pending, None)
                 if child is None:
                     stack.pop()
-                    self._measured[name] = self._selection_set(self._fragments[name].selection_set)
+                    fragment = self._fragments[name]
+                    introspective = fragment.type_condition.name.value.startswith("__")
+                    self._measured[name] = self._selection_set(fragment.selection_set, introspective=introspective)
                     in_progress.discard(name)
                 elif child in in_progress:
                     self.cyclic = True
@@ -152,24 +168,28 @@ class DocumentMeasurer:
             elif isinstance(selection, (FieldNode, InlineFragmentNode)):
                 yield from self._spreads(selection.selection_set)
 
-    def _selection_set(self, selection_set: SelectionSetNode | None) -> Measure:
+    def _selection_set(self, selection_set: SelectionSetNode | None, *, introspective: bool) -> Measure:
         if selection_set is None:
             return _ZERO
-        depth = aliases = cost = 0
+        depth = aliases = cost = schemas = introspection_aliases = 0
         for selection in selection_set.selections:
             self.visits += 1
             if isinstance(selection, FieldNode):
+                name = selection.name.value
                 for argument in selection.arguments or ():
                     if isinstance(argument.value, IntValueNode) and not _is_int32(argument.value.value):
-                        self.out_of_range.append((selection.name.value, argument.name.value, argument.value.value))
-                inner = self._selection_set(selection.selection_set)
-                if selection.selection_set is not None and not selection.name.value.startswith("__"):
+                        self.out_of_range.append((name, argument.name.value, argument.value.value))
+                inside = introspective or name in ("__schema", "__type")
+                inner = self._selection_set(selection.selection_set, introspective=inside)
+                if selection.selection_set is not None and not name.startswith("__"):
                     depth = max(depth, inner.depth + 1)
                 aliases += inner.aliases + (selection.alias is not None)
                 cost += 1 + _multiplier(selection) * inner.cost
+                schemas += inner.schemas + (name == "__schema")
+                introspection_aliases += inner.introspection_aliases + (introspective and selection.alias is not None)
             else:
                 if isinstance(selection, InlineFragmentNode):
-                    inner = self._selection_set(selection.selection_set)
+                    inner = self._selection_set(selection.selection_set, introspective=introspective)
                 elif isinstance(selection, FragmentSpreadNode):
                     inner = self._measured.get(selection.name.value, _ZERO)
                 else:
@@ -177,8 +197,11 @@ class DocumentMeasurer:
                 depth = max(depth, inner.depth)
                 aliases += inner.aliases
                 cost += inner.cost
-            aliases, cost = min(aliases, SATURATED), min(cost, SATURATED)
-        return Measure(depth, aliases, cost)
+                schemas += inner.schemas
+                introspection_aliases += inner.introspection_aliases
+            aliases, cost, schemas = min(aliases, SATURATED), min(cost, SATURATED), min(schemas, SATURATED)
+            introspection_aliases = min(introspection_aliases, SATURATED)
+        return Measure(depth, aliases, cost, schemas, introspection_aliases)
 
 
 class DocumentValidator:
@@ -191,49 +214,81 @@ class DocumentValidator:
         self._extra_rules: tuple[type[ASTValidationRule], ...] = (
             () if settings.introspection else tuple(DisableIntrospection().validation_rules)
         )
-        self._cache: OrderedDict[str, list[GraphQLError]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[list[GraphQLError], int, int]] = OrderedDict()
         self._cache_size = cache_size
 
     def validate(
-        self, schema: GraphQLSchema, query: str, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        rules: tuple[type[ASTValidationRule], ...],
+        budget: RequestBudget | None = None,
     ) -> list[GraphQLError]:
-        errors = self._cache.get(query)
-        if errors is None:
-            errors = self.limit_errors(document) or validate_document(schema, document, rules + self._extra_rules)
-            self._cache[query] = errors
+        """The document's errors; with ``budget``, what it uses is taken from the request's
+        first, so a batch past its budget is refused before its documents are validated."""
+        cached = self._cache.get(query)
+        tokens = _token_count(document) if cached is None else cached[1]
+        if budget is not None:
+            budget.tokens -= tokens
+            if budget.tokens < 0:
+                message = f"the documents of this batch hold more than {self.settings.max_tokens} tokens together"
+                return [
+                    GraphQLError(message, extensions={"code": "BATCH_TOO_LARGE", "limit": self.settings.max_tokens})
+                ]
+        if cached is None:
+            errors, schemas = self._limits(document)
+            errors = errors or validate_document(schema, document, rules + self._extra_rules)
+            cached = self._cache[query] = (errors, tokens, schemas)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(query)
+        errors, _, schemas = cached
+        if budget is not None and not errors:
+            budget.schemas -= schemas
+            if budget.schemas < 0:
+                message = "one request may ask for __schema once; send the introspection query alone"
+                return [GraphQLError(message, extensions={"code": "QUERY_TOO_COMPLEX"})]
         return errors
 
     def limit_errors(self, document: DocumentNode) -> list[GraphQLError]:
         """The first limit the document crosses, as an error; none when it is within them all."""
+        return self._limits(document)[0]
+
+    def _limits(self, document: DocumentNode) -> tuple[list[GraphQLError], int]:
+        """``limit_errors``, and how many ``__schema`` selections the largest operation makes."""
         limits = self.settings
         measurer = DocumentMeasurer(document)
         operations = [node for node in document.definitions if isinstance(node, OperationDefinitionNode)]
         measures = [measurer.operation(node) for node in operations]
+        schemas = max((measure.schemas for measure in measures), default=0)
         if measurer.out_of_range:
             field, argument, literal = measurer.out_of_range[0]
             message = (
                 f"argument '{argument}' of '{field}' is {literal[:40]}, outside the Int range "
                 f"({INT32_MIN} to {INT32_MAX})"
             )
-            return [GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "field": argument})]
+            return [GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "field": argument})], schemas
         for node, measure in zip(operations, measures, strict=True):
             name = f"'{node.name.value}'" if node.name else "anonymous operation"
             if measure.depth > limits.max_depth:
                 message = f"{name} exceeds maximum operation depth of {limits.max_depth}"
-                return [_refusal(message, node, "QUERY_TOO_DEEP", depth=measure.depth, limit=limits.max_depth)]
+                return [_refusal(message, node, "QUERY_TOO_DEEP", depth=measure.depth, limit=limits.max_depth)], schemas
             if measure.aliases > limits.max_aliases:
                 message = f"{_amount(measure.aliases)} aliases found. Allowed: {limits.max_aliases}"
-                return [_refusal(message, node, "TOO_MANY_ALIASES", aliases=measure.aliases, limit=limits.max_aliases)]
+                return [
+                    _refusal(message, node, "TOO_MANY_ALIASES", aliases=measure.aliases, limit=limits.max_aliases)
+                ], schemas
             if measure.cost > limits.max_cost:
                 message = (
                     f"query cost {_amount(measure.cost)} exceeds the limit of {limits.max_cost}; "
                     "ask for fewer items (first) or fields"
                 )
-                return [_refusal(message, node, "QUERY_TOO_COMPLEX", cost=measure.cost, limit=limits.max_cost)]
+                return [_refusal(message, node, "QUERY_TOO_COMPLEX", cost=measure.cost, limit=limits.max_cost)], schemas
+            if measure.schemas > 1 or measure.introspection_aliases:
+                message = f"{name} repeats introspection; ask for __schema once and each of its fields once"
+                return [_refusal(message, node, "QUERY_TOO_COMPLEX")], schemas
             if not measurer.cyclic:
                 checks = measurer.overlap_checks(node, limits.max_overlap_checks)
                 if checks > limits.max_overlap_checks:
@@ -241,8 +296,8 @@ class DocumentValidator:
                         f"{name} repeats fields too often to validate (more than {limits.max_overlap_checks} "
                         "field comparisons); ask for each field once"
                     )
-                    return [_refusal(message, node, "QUERY_TOO_COMPLEX", limit=limits.max_overlap_checks)]
-        return []
+                    return [_refusal(message, node, "QUERY_TOO_COMPLEX", limit=limits.max_overlap_checks)], schemas
+        return [], schemas
 
 
 class _ValidateWithLimits(SchemaExtension):
@@ -253,7 +308,14 @@ class _ValidateWithLimits(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         assert document is not None and context.query is not None
-        errors = self._validator.validate(context.schema._schema, context.query, document, context.validation_rules)
+        budget = getattr(context.context, "budget", None)  # the request's (GraphQLContext.budget)
+        errors = self._validator.validate(
+            context.schema._schema,
+            context.query,
+            document,
+            context.validation_rules,
+            budget if isinstance(budget, RequestBudget) else None,
+        )
         # Strawberry runs the first of several operations when no operationName is given;
         # the GraphQL specification makes that a request error (GetOperation, 6.1).
         if not errors and getattr(context, "_provided_operation_name", None) is None:
@@ -263,6 +325,14 @@ class _ValidateWithLimits(SchemaExtension):
                 errors = [GraphQLError(message, extensions={"code": "OPERATION_RESOLUTION_FAILURE"})]
         context.pre_execution_errors = errors
         yield
+
+
+def _token_count(document: DocumentNode) -> int:
+    """Lexical tokens of a parsed document (its token list, as the parser linked it)."""
+    count, token = 0, document.loc.start_token.next if document.loc else None
+    while token is not None and token.kind is not TokenKind.EOF:
+        count, token = count + 1, token.next
+    return count
 
 
 def _refusal(message: str, node: OperationDefinitionNode, code: str, **extensions: int) -> GraphQLError:
@@ -301,4 +371,12 @@ def extensions_for(settings: GraphQLSettings) -> list[Callable[[], SchemaExtensi
     ]
 
 
-__all__ = ["DEFAULT_FIRST", "SATURATED", "DocumentMeasurer", "DocumentValidator", "Measure", "extensions_for"]
+__all__ = [
+    "DEFAULT_FIRST",
+    "SATURATED",
+    "DocumentMeasurer",
+    "DocumentValidator",
+    "Measure",
+    "RequestBudget",
+    "extensions_for",
+]

@@ -237,3 +237,51 @@ async def test_two_content_types_on_a_post_are_415(web_url: ServedUrl) -> None:
     async with httpx.AsyncClient(base_url=web_url, timeout=10) as client:
         answer = await client.post("/graphql", content=b'{"query": "{ __typename }"}', headers=headers)
     assert answer.status_code == 415
+
+
+SCHEMA_ONCE = "{ __schema { queryType { name } } }"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{ a: __schema { queryType { name } } b: __schema { queryType { name } } }",
+        "{ __schema { a: types { name } b: types { name } } }",
+        "{ ...S ...T } fragment S on Query { a: __schema { types { name } } } "
+        "fragment T on Query { b: __schema { types { name } } }",
+        "{ __schema { ...F } } fragment F on __Schema { a: types { name } b: types { name } }",
+    ],
+)
+async def test_introspection_answers_the_schema_once_per_document(web_url: ServedUrl, document: str) -> None:
+    answer = await post(web_url, {"query": document})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["errors"][0]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX" and "introspection" in error["message"]
+
+
+async def test_graphiqls_introspection_query_is_answered(web_url: ServedUrl) -> None:
+    answer = await post(web_url, {"query": get_introspection_query(descriptions=True)})
+    assert answer.status_code == 200 and answer.json()["data"]["__schema"]["types"]
+
+
+async def test_a_batch_asks_for_the_schema_once(web_url: ServedUrl) -> None:
+    answers = (await post(web_url, [{"query": SCHEMA_ONCE}, {"query": SCHEMA_ONCE + " "}])).json()
+    assert "data" in answers[0]
+    assert answers[1]["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+async def test_the_documents_of_a_batch_share_the_token_limit(web_url: ServedUrl) -> None:
+    """Each document is under max_tokens alone; together they must be too, or a batch
+    would multiply the CPU a request may cost before its first byte."""
+    document = sizes(nested_twins)[-1]  # the largest under the token limit
+    batch = [{"query": document + " " * i} for i in range(SETTINGS.max_batch)]  # distinct: no cache hit
+    answers = (await post(web_url, batch)).json()
+    codes = [answer["errors"][0]["extensions"]["code"] if "errors" in answer else "ok" for answer in answers]
+    assert codes[0] == "QUERY_TOO_COMPLEX"  # its own refusal (repeated fields), then no more work
+    assert set(codes[1:]) == {"BATCH_TOO_LARGE"}
+
+
+async def test_a_batch_of_ordinary_documents_is_answered(web_url: ServedUrl) -> None:
+    batch = [{"query": f'{{ search(query: "shoe{i}", first: 2) {{ total }} }}'} for i in range(SETTINGS.max_batch)]
+    answers = (await post(web_url, batch)).json()
+    assert all("errors" not in answer for answer in answers), answers
