@@ -116,6 +116,10 @@ async def _execute(
         return 400, {"errors": [request_error("'query' must be a string", "BAD_REQUEST")]}
     if variables is not None and not isinstance(variables, dict):
         return 400, {"errors": [request_error("'variables' must be an object", "BAD_REQUEST")]}
+    if operation.get("operationName") is not None and not isinstance(operation["operationName"], str):
+        return 400, {"errors": [request_error("'operationName' must be a string", "BAD_REQUEST")]}
+    if operation.get("extensions") is not None and not isinstance(operation["extensions"], dict):
+        return 400, {"errors": [request_error("'extensions' must be an object", "BAD_REQUEST")]}
     try:
         document = service.persisted.resolve(query, operation.get("extensions"), persisted_only=settings.persisted_only)
     except PersistedQueryError as exc:
@@ -130,7 +134,7 @@ async def _execute(
             document,
             variable_values=variables,
             context_value=context,
-            operation_name=operation_name if isinstance(operation_name, str) else None,
+            operation_name=operation_name,
             allowed_operation_types=allowed,
         )
     except InvalidOperationTypeError as exc:

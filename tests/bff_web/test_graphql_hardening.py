@@ -285,3 +285,18 @@ async def test_a_batch_of_ordinary_documents_is_answered(web_url: ServedUrl) -> 
     batch = [{"query": f'{{ search(query: "shoe{i}", first: 2) {{ total }} }}'} for i in range(SETTINGS.max_batch)]
     answers = (await post(web_url, batch)).json()
     assert all("errors" not in answer for answer in answers), answers
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": "{ __typename }", "operationName": {"a": 1}},
+        {"query": "{ __typename }", "operationName": 7},
+        {"query": "{ __typename }", "extensions": [1]},
+        {"query": "{ __typename }", "extensions": "persisted"},
+    ],
+)
+async def test_a_mistyped_operation_name_or_extensions_is_a_400(web_url: ServedUrl, body: dict[str, object]) -> None:
+    answer = await post(web_url, body)
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
