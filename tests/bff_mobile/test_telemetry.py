@@ -1,6 +1,7 @@
 """Traces, metrics and logs of a request through bff_mobile and a real stand-in."""
 
 import asyncio
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -133,8 +134,9 @@ async def test_a_forced_open_breaker_shows_in_its_gauge(
     assert 'bff_breaker_forced{region="eu-west-1",upstream="orders"} 1.0' in found["bff_breaker_forced"]
 
 
-async def test_every_log_line_is_json_with_the_trace_id(traced: tuple[str, InMemorySpanExporter]) -> None:
-    url, _ = traced
+@contextlib.contextmanager
+def json_log_lines() -> Iterator[io.StringIO]:
+    """Every log line of the block, as the JSON the processes write, in a buffer."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
@@ -143,16 +145,26 @@ async def test_every_log_line_is_json_with_the_trace_id(traced: tuple[str, InMem
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            await client.get("/v1/home", headers={"X-User-Id": "9", "X-Request-Id": "log-test-1"})
-        # The server writes its request line once the answer has gone out: wait for it.
-        for _ in range(500):
-            if '"msg":"request"' in stream.getvalue():
-                break
-            await asyncio.sleep(0.01)
+        yield stream
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)
+
+
+async def request_line_written(stream: io.StringIO) -> None:
+    """The server writes its request line once the answer has gone out: wait for it."""
+    for _ in range(500):
+        if '"msg":"request"' in stream.getvalue():
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_every_log_line_is_json_with_the_trace_id(traced: tuple[str, InMemorySpanExporter]) -> None:
+    url, _ = traced
+    with json_log_lines() as stream:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            await client.get("/v1/home", headers={"X-User-Id": "9", "X-Request-Id": "log-test-1"})
+        await request_line_written(stream)
     lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
     ours = [line for line in lines if line.get("request_id") == "log-test-1"]
     assert {line["msg"] for line in ours} >= {"request", "upstream call"}
@@ -163,24 +175,10 @@ async def test_every_log_line_is_json_with_the_trace_id(traced: tuple[str, InMem
 
 
 async def test_by_default_a_healthy_request_writes_one_line_and_no_upstream_call_lines(upstreams: Standins) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        with serve_mobile(mobile_settings(upstreams)) as url:
-            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-                answer = await client.get("/v1/home", headers={"X-User-Id": "9", "X-Request-Id": "log-test-2"})
-            for _ in range(500):
-                if '"msg":"request"' in stream.getvalue():
-                    break
-                await asyncio.sleep(0.01)
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
+    with json_log_lines() as stream, serve_mobile(mobile_settings(upstreams)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            answer = await client.get("/v1/home", headers={"X-User-Id": "9", "X-Request-Id": "log-test-2"})
+        await request_line_written(stream)
     assert answer.status_code == 200
     lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
     ours = [line["msg"] for line in lines if line.get("request_id") == "log-test-2"]

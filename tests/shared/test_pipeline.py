@@ -67,6 +67,7 @@ class ScriptedTransport:
     def __init__(self, **scripts: list[Behaviour]) -> None:
         self.scripts = scripts
         self.calls: list[str] = []
+        self.sent: list[tuple[str, Mapping[str, str]]] = []  # region, headers of each attempt
 
     async def send(
         self,
@@ -81,6 +82,7 @@ class ScriptedTransport:
     ) -> UpstreamResponse:
         region = urlsplit(url).hostname or ""
         self.calls.append(region)
+        self.sent.append((region, dict(headers)))
         script = self.scripts[region]
         behaviour = script.pop(0) if len(script) > 1 else script[0]
         return await behaviour()
@@ -495,38 +497,17 @@ async def test_the_hedge_delay_is_never_below_its_floor() -> None:
     assert timer.delays == [0.02]
 
 
-class HeaderRecorder:
-    """Records the headers of every attempt; region a refuses after 400 ms, b answers."""
+def refused_after(clock: ManualClock, seconds: float) -> Behaviour:
+    async def behave() -> UpstreamResponse:
+        clock.advance(seconds)
+        raise TransportConnectError("refused")
 
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.sent: list[tuple[str, Mapping[str, str]]] = []
-
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: QueryParams | None,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        connect_timeout: float,
-        timeout: float,
-    ) -> UpstreamResponse:
-        region = urlsplit(url).hostname or ""
-        self.sent.append((region, dict(headers)))
-        if region == "a":
-            self.clock.advance(0.4)
-            raise TransportConnectError("refused")
-        return OK
-
-    async def aclose(self) -> None:
-        return None
+    return behave
 
 
 async def test_each_attempt_tells_the_upstream_the_milliseconds_left_of_the_deadline() -> None:
     clock = ManualClock()
-    transport = HeaderRecorder(clock)
+    transport = ScriptedTransport(a=[refused_after(clock, 0.4)], b=[answer(OK)])  # a refuses after 400 ms
     config = UpstreamConfig.uniform([Region("a", "http://a"), Region("b", "http://b")], CallPolicy(breaker=BREAKER))
     client = UpstreamClient("up", config, transport, clock=clock)
     await client.call(GET, deadline=Deadline.after(2.5, clock))
