@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.money import Money
 
@@ -57,6 +57,20 @@ class Order(BaseModel):
     item_count: int
     #: ``None`` when the order's detail could not be fetched (then "order_lines" is degraded).
     lines: list[OrderLine] | None
+
+
+class NewOrderItem(BaseModel):
+    product_id: int = Field(gt=0, description="Catalog product id")
+    quantity: int = Field(ge=1, le=99)
+
+
+class NewOrderRequest(BaseModel):
+    items: list[NewOrderItem] = Field(min_length=1, max_length=50)
+
+
+class PlacedOrder(Order):
+    #: Sections left out of the answer (the order is placed all the same).
+    degraded: list[str]
 
 
 class OrdersPage(BaseModel):

@@ -2,7 +2,9 @@
 
 ::
 
-    GET  /auth/login?return_to=/orders[&login_hint=7]   302 to the identity provider (code flow + PKCE)
+    GET  /auth/login?return_to=/orders[&login_hint=7]   302 to the identity provider (code flow + PKCE);
+                                                        return_to: a path here or a URL on a
+                                                        listed client origin (server.cors_origins)
     GET  /auth/callback?code=…&state=…                  exchanges the code, starts a session,
                                                         sets the cookie, 303 to return_to
     GET  /auth/session                                  who is signed in, and the CSRF token
@@ -22,7 +24,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -56,8 +58,11 @@ def _store(request: Request) -> SessionStore:
 async def login(request: Request) -> Response:
     settings = _settings(request)
     return_to = request.query_params.get("return_to") or settings.post_login_path
-    if not return_to.startswith("/") or return_to.startswith("//") or "\\" in return_to:
-        raise BadRequest("'return_to' must be a path on this site, e.g. /orders", field="return_to")
+    if not _may_return_to(return_to, request.state.runtime.settings.server.cors_origins):
+        raise BadRequest(
+            "'return_to' must be a path on this site (e.g. /orders) or a URL on one of server.cors_origins",
+            field="return_to",
+        )
     state, verifier, browser = secrets.token_urlsafe(32), new_verifier(), secrets.token_urlsafe(32)
     login_state = LoginState(verifier, return_to, browser=digest(browser))
     await _store(request).start_login(state, login_state, settings.login_timeout_seconds)
@@ -157,6 +162,22 @@ def _session(request: Request) -> tuple[str, Session]:
     if found is None:
         raise Unauthenticated("no browser session: sign in at /auth/login", field="Cookie")
     return found
+
+
+def _may_return_to(target: str, client_origins: list[str]) -> bool:
+    """A path on this site, or a URL on a web app origin that server.cors_origins lists
+    (a client served from an origin of its own, like the reference client): never an
+    open redirect."""
+    if "\\" in target or any(ord(char) < 0x21 or ord(char) == 0x7F for char in target):
+        return False
+    if target.startswith("/"):
+        return not target.startswith("//")
+    parts = urlsplit(target)
+    return (
+        parts.scheme in ("http", "https")
+        and "@" not in parts.netloc
+        and f"{parts.scheme}://{parts.netloc}" in client_origins
+    )
 
 
 def login_cookie_name(settings: SessionSettings) -> str:

@@ -72,7 +72,10 @@ _OPERATIONS: list[tuple[str, str, Access, dict[str, Any]]] = [
                     "name": "return_to",
                     "in": "query",
                     "required": False,
-                    "description": "A path on this site to land on afterwards (default `sessions.post_login_path`)",
+                    "description": (
+                        "Where to land afterwards: a path on this site, or a URL on one of the web app "
+                        "origins in `server.cors_origins` (default `sessions.post_login_path`)"
+                    ),
                     "schema": _STRING,
                 },
                 {
@@ -88,7 +91,10 @@ _OPERATIONS: list[tuple[str, str, Access, dict[str, Any]]] = [
                     "To the provider's authorization endpoint (code flow with PKCE)",
                     "The short-lived login cookie that ties the callback to this browser",
                 ),
-                **_problems(s400="`return_to` is not a path on this site", s503=_SESSION_STORE),
+                **_problems(
+                    s400="`return_to` is neither a path on this site nor a URL on a listed web app origin",
+                    s503=_SESSION_STORE,
+                ),
             },
         },
     ),

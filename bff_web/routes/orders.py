@@ -2,12 +2,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff_web.deps import deps_of
-from bff_web.schemas import OrdersPage
-from bff_web.screens.orders import orders_page
-from shared import Endpoint, json_with_etag
+from bff_web.schemas import NewOrderRequest, OrdersPage, PlacedOrder
+from bff_web.screens.orders import orders_page, place_order
+from shared import Endpoint, JSONResponse, Param, json_with_etag
 from shared.cursor import decode_cursor
 from shared.identity import caller_id
-from shared.inputs import query_int
+from shared.inputs import idempotency_key, json_body, query_int
 from shared.params import PAGE_CURSOR, PAGE_LIMIT
 
 
@@ -18,6 +18,14 @@ async def list_orders(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
     position = decode_cursor(cursor) if cursor else None
     return json_with_etag(request, await orders_page(deps, user_id, limit, position, deps.deadline()))
+
+
+async def create_order(request: Request) -> Response:
+    deps = deps_of(request)
+    user_id = caller_id(request)
+    key = idempotency_key(request)
+    body = await json_body(request, NewOrderRequest)
+    return JSONResponse(await place_order(deps, user_id, body, key, deps.deadline()), status_code=201)
 
 
 ENDPOINTS = [
@@ -31,5 +39,26 @@ ENDPOINTS = [
         params=[PAGE_LIMIT, PAGE_CURSOR],
         errors=[422, 502, 503, 504],
         tags=["orders"],
-    )
+    ),
+    Endpoint(
+        "POST",
+        "/v1/orders",
+        create_order,
+        summary="Place an order; replaying the same Idempotency-Key returns the same order",
+        response=PlacedOrder,
+        operation_id="createOrder",
+        status=201,
+        params=[
+            Param(
+                "Idempotency-Key",
+                "header",
+                {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+                "Unique per order the user means to place; reuse it only to retry the same request",
+                required=True,
+            ),
+        ],
+        body=NewOrderRequest,
+        errors=[422, 502, 503, 504],
+        tags=["orders"],
+    ),
 ]

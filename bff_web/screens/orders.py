@@ -1,8 +1,9 @@
-"""The web order history: a page of orders, each with its lines and their products.
+"""The web order history, and placing an order.
 
-Fan-out: the page (required) → every order's detail, concurrently (optional
-"order_lines") → one catalog batch for every product of the page (optional
-"order_products").
+``orders_page`` fans out: the page (required) → every order's detail, concurrently
+(optional "order_lines") → one catalog batch for every product of the page (optional
+"order_products"). ``place_order`` writes once (required; the caller's Idempotency-Key
+makes a retry safe), then adds the lines' products (optional "order_products").
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import asyncio
 
 from bff_web.deps import WebDeps
-from bff_web.schemas import Order, OrderLine, OrdersPage
+from bff_web.schemas import NewOrderRequest, Order, OrderLine, OrdersPage, PlacedOrder
 from bff_web.screens.shaping import product
 from shared import Deadline, FanOut, UnprocessableContent, UpstreamRejected, stale_data
 from shared.cursor import encode_cursor
 from shared.money import Money
 from upstreams.catalog.models import Product as CatalogProduct
+from upstreams.orders.models import NewOrder, NewOrderLine
 from upstreams.orders.models import Order as OrderRecord
 
 
@@ -53,6 +55,41 @@ async def orders_page(deps: WebDeps, user_id: int, limit: int, position: str | N
         next_cursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
         degraded=[*lines_fan.degraded, *products_fan.degraded],
         stale=stale_data(),
+    )
+
+
+async def place_order(
+    deps: WebDeps, user_id: int, request: NewOrderRequest, idempotency_key: str, deadline: Deadline
+) -> PlacedOrder:
+    new_order = NewOrder(
+        user_id=user_id,
+        items=[NewOrderLine(product_id=item.product_id, quantity=item.quantity) for item in request.items],
+    )
+    try:
+        record = await deps.orders.create(new_order, idempotency_key, deadline=deadline)
+    except UpstreamRejected as exc:
+        if exc.code == "idempotency_key_reused":
+            raise UnprocessableContent(
+                "this Idempotency-Key was already used with a different body; use a new key for a new order",
+                field="Idempotency-Key",
+            ) from exc
+        if exc.upstream_status == 422:
+            raise UnprocessableContent(f"the order was refused: {exc.code or 'invalid order'}", field="items") from exc
+        raise
+    async with FanOut(deadline) as fan:
+        catalog = fan.optional(
+            "order_products",
+            deps.catalog.products([line.product_id for line in record.items], deadline=deadline),
+            default={},
+        )
+    return PlacedOrder(
+        id=record.id,
+        status=record.status,
+        placed_at=record.placed_at,
+        total=Money.of(record.total_cents, record.currency),
+        item_count=sum(line.quantity for line in record.items),
+        lines=_lines(record, catalog.value),
+        degraded=fan.degraded,
     )
 
 

@@ -51,6 +51,19 @@ async def test_orders_page_degrades_products_when_the_catalog_is_down(
     assert all(line["product"] is None for order in body["items"] for line in order["lines"])
 
 
+async def test_placing_an_order_answers_its_lines_and_a_replay_the_same_order(web: httpx.AsyncClient) -> None:
+    body = {"items": [{"product_id": 42, "quantity": 2}]}
+    headers = {**USER, "Idempotency-Key": "web-order-1"}
+    placed = await web.post("/v1/orders", json=body, headers=headers)
+    replayed = await web.post("/v1/orders", json=body, headers=headers)
+    keyless = await web.post("/v1/orders", json=body, headers=USER)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["item_count"] == 2 and order["lines"][0]["product"]["id"] == 42 and order["degraded"] == []
+    assert replayed.status_code == 201 and replayed.json()["id"] == order["id"]
+    assert keyless.status_code == 400 and keyless.json()["field"] == "Idempotency-Key"
+
+
 async def test_profile_is_masked(web: httpx.AsyncClient, upstreams: Standins) -> None:
     raw = upstreams.http.get(f"{upstreams.url('accounts')}/users/7").json()
     text = (await web.get("/v1/me", headers=USER)).text
