@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from shared.client_identity import CohortLabels
 from shared.telemetry.tallies import CounterTally, GaugeTally, HistogramTally, TallyCollector
 
 if TYPE_CHECKING:
@@ -32,15 +33,20 @@ class Metrics:
             registry=self.registry,
         ).labels(process, version, track).set(1)
         # Updated on every request and upstream attempt: plain-number tallies (tallies.py).
+        # platform and version: the caller's cohort (shared/client_identity.py), bounded.
         self.requests = CounterTally(
-            "bff_http_requests", "Inbound HTTP requests by route and status", ["process", "route", "method", "status"]
+            "bff_http_requests",
+            "Inbound HTTP requests by route, status and client cohort",
+            ["process", "route", "method", "status", "platform", "version"],
         )
         self.request_duration = HistogramTally(
             "bff_http_request_duration_seconds",
             "Inbound request duration",
-            ["process", "route", "method"],
+            ["process", "route", "method", "platform", "version"],
             LATENCY_BUCKETS,
         )
+        self.cohorts = CohortLabels()
+        self.registry.register(self.cohorts)
         self.in_flight = GaugeTally(
             "bff_http_requests_in_flight", "Inbound requests being served", {"process": process}
         )

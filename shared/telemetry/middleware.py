@@ -1,5 +1,6 @@
 """Per inbound request: a server span (continuing the caller's trace), RED metrics by
-route template, the in-flight gauge, and one JSON log line."""
+route template and client cohort (platform, version bucket), the in-flight gauge, and one
+JSON log line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
+from shared.client_identity import ANONYMOUS, REPEATED
 from shared.telemetry.logs import HotLog, json_members
 from shared.telemetry.metrics import Metrics
 from shared.telemetry.request_trace import bind_request_trace, unbind_request_trace
@@ -27,7 +29,8 @@ class TelemetryMiddleware:
         self.tracer = tracer
         self.process = metrics.process
         self.in_flight = metrics.in_flight
-        self._durations: dict[tuple[str, str], HistogramChild] = {}  # route, method
+        self.cohorts = metrics.cohorts
+        self._durations: dict[tuple[str, str, str, str], HistogramChild] = {}  # route, method, platform, version
         self._log_members: dict[tuple[str, str], str] = {}  # route, method: as JSON, once
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,12 +53,22 @@ class TelemetryMiddleware:
         span = None
         token = None
         bound = None
+        cohort = ANONYMOUS
         if not quiet:
-            carrier = {
-                k.decode("latin-1"): v.decode("latin-1")
-                for k, v in scope["headers"]
-                if k == b"traceparent" or k == b"tracestate"
-            }
+            # The one header scan: trace context and the client's cohort headers.
+            carrier = None
+            platform = version = None
+            for k, v in scope["headers"]:
+                if k == b"x-client-platform":
+                    platform = v if platform is None else REPEATED
+                elif k == b"x-app-version":
+                    version = v if version is None else REPEATED
+                elif k == b"traceparent" or k == b"tracestate":
+                    if carrier is None:
+                        carrier = {}
+                    carrier[k.decode("latin-1")] = v.decode("latin-1")
+            if platform is not None or version is not None:
+                cohort = self.cohorts.label(platform, version)
             parent = propagate.extract(carrier) if carrier else Context()  # most requests start a trace
             span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
             token = context.attach(trace.set_span_in_context(span, parent))
@@ -70,12 +83,11 @@ class TelemetryMiddleware:
             route = getattr(scope.get("route"), "path", None)
             if not isinstance(route, str):
                 route = "unmatched"
-            self.metrics.requests.inc((self.process, route, method, str(status)))
-            durations = self._durations.get((route, method))
+            self.metrics.requests.inc((self.process, route, method, str(status), *cohort))
+            key = (route, method, *cohort)
+            durations = self._durations.get(key)
             if durations is None:
-                durations = self._durations[(route, method)] = self.metrics.request_duration.child(
-                    (self.process, route, method)
-                )
+                durations = self._durations[key] = self.metrics.request_duration.child((self.process, *key))
             durations.observe(duration)
             if span is not None:
                 if span.is_recording():

@@ -201,7 +201,36 @@ async def test_an_unsampled_request_starts_no_client_span_yet_is_counted(upstrea
             metrics = (await client.get("/metrics")).text
     assert spans.get_finished_spans() == ()
     assert 'bff_upstream_calls_total{operation="get_user",outcome="success"' in metrics
-    assert 'bff_http_requests_total{method="GET",process="bff_mobile",route="/v1/home",status="200"} 1.0' in metrics
+    assert (
+        'bff_http_requests_total{method="GET",platform="unknown",process="bff_mobile",route="/v1/home",'
+        'status="200",version="unknown"} 1.0'
+    ) in metrics
+
+
+async def test_requests_are_labelled_by_client_cohort_and_a_bad_value_is_counted_not_refused(
+    upstreams: Standins,
+) -> None:
+    cohorts = [
+        ({"X-Client-Platform": "Android", "X-App-Version": "4.2.1"}, 'platform="android"', 'version="4.2"'),
+        ({"X-Client-Platform": "ios", "X-App-Version": "5.0.0-beta.1+b7"}, 'platform="ios"', 'version="5.0"'),
+        ({"X-Client-Platform": "toaster", "X-App-Version": "latest"}, 'platform="other"', 'version="other"'),
+    ]
+    with serve_mobile(mobile_settings(upstreams)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            for headers, _, _ in cohorts:
+                assert (await client.get("/v1/products/42", headers=headers)).status_code == 200
+            twice = [("X-Client-Platform", "ios"), ("X-Client-Platform", "web")]
+            assert (await client.get("/v1/products/42", headers=twice)).status_code == 200
+            metrics = (await client.get("/metrics")).text
+    requests = [line for line in metrics.splitlines() if line.startswith("bff_http_requests_total{")]
+    for _, platform, version in cohorts:
+        assert any(
+            platform in line and version in line and 'route="/v1/products/{product_id}"' in line for line in requests
+        )
+    durations = [line for line in metrics.splitlines() if line.startswith("bff_http_request_duration_seconds_count")]
+    assert any('platform="android"' in line and 'version="4.2"' in line for line in durations)
+    assert 'bff_client_identity_invalid_total{header="platform"} 2.0' in metrics  # toaster, and ios+web
+    assert 'bff_client_identity_invalid_total{header="version"} 1.0' in metrics
 
 
 async def test_telemetry_off_drops_request_spans_and_metrics_but_keeps_the_live_state(upstreams: Standins) -> None:
