@@ -122,6 +122,14 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / _CLOCK_TICKS
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident set size of the process now (VmRSS in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # the kernel reports kB
+    raise BenchError(f"/proc/{pid}/status has no VmRSS line; has the process exited?")
+
+
 def children_cpu_seconds() -> float:
     """User + system CPU time of this process's children that have exited and been waited for.
 
