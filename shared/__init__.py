@@ -28,12 +28,12 @@ from shared.errors import (
 from shared.fanout import FanOut, Section
 from shared.health import Readiness
 from shared.http import Transport, UpstreamResponse, create_transport
-from shared.middleware import current_request_id, note_stale, stale_data
 from shared.openapi import Enforcement, build_openapi
 from shared.operations import CallExample, Operation, UpstreamSpec
 from shared.pii import PII, mask_email, mask_phone, mask_text, pii_fields
 from shared.policy import BreakerPolicy, BulkheadPolicy, CachePolicy, CallPolicy, FrozenModel, HedgePolicy, RetryPolicy
 from shared.process import ProcessSpec
+from shared.request_context import current_request_id, note_stale, stale_data
 from shared.responses import JSONResponse, json_with_etag, render_json
 from shared.settings import ProcessSettings, load_settings
 from shared.upstream_client import IDEMPOTENCY_HEADER, Region, UpstreamClient, UpstreamConfig

@@ -36,6 +36,7 @@ from shared.middleware.compression import GZipMiddleware
 from shared.middleware.cors import CORSMiddleware
 from shared.middleware.last_resort import LastResortMiddleware
 from shared.middleware.request_id import RequestIdMiddleware
+from shared.middleware.screen_cache import ScreenCacheMiddleware
 from shared.middleware.security import SecurityHeadersMiddleware
 from shared.operations import UpstreamSpec
 from shared.problems import EXCEPTION_HANDLERS
@@ -76,7 +77,7 @@ def runtime_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         redact_marked_fields(specs)
-        cache = build_response_cache(settings.cache)
+        cache = build_response_cache(settings.cache, gzip_min_bytes=settings.server.gzip_min_bytes)
         await cache.start()
         if limiter is not None:
             limiter.bind(cache.keys.secret, settings.cache.prefix, cache.redis_client, cache.store)
@@ -98,7 +99,7 @@ def runtime_lifespan(
             )
             watcher.start()
         try:
-            yield {**state(runtime), "runtime": runtime}
+            yield {**state(runtime), "runtime": runtime, "screens": cache.screens}
         finally:
             if watcher is not None:
                 await watcher.stop()
@@ -159,6 +160,8 @@ def build_app(
             limiter=limiter if settings.rate_limit.enabled else None,
             addresses=ClientAddresses(settings.server.trusted_proxies, settings.server.client_address_header),
         ),
+        # A kept screen is answered here: authenticated, limited, counted, before routing.
+        Middleware(ScreenCacheMiddleware),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.server.max_body_bytes),
         Middleware(GZipMiddleware, minimum_size=settings.server.gzip_min_bytes, compresslevel=6),
     ]

@@ -13,6 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shared.cache.screens import SCOPE_KEY, ScreenCache
+from shared.identity import USER_KEY
+from shared.request_context import ScreenRecord, current_request
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -45,9 +49,47 @@ class Endpoint:
     #: ``caller``: the handler needs the caller's identity (``caller_id``; 401 without);
     #: ``anyone``: it serves without credentials (those sent are still verified).
     access: Literal["caller", "anyone"] = "caller"
+    #: Keep fresh renders in the screen cache (``shared.cache.screens``). Only for a GET
+    #: whose answer is made of the path, the query and upstream answers read through the
+    #: response cache (and the caller's identity, which keys it per user).
+    screen_cache: bool = False
+
+    @property
+    def serving_handler(self) -> Handler:
+        return kept_screen(self.handler) if self.screen_cache else self.handler
 
     def route(self) -> Route:
-        return Route(self.path, self.handler, methods=[self.method], name=self.operation_id)
+        return Route(self.path, self.serving_handler, methods=[self.method], name=self.operation_id)
+
+
+def kept_screen(handler: Handler) -> Handler:
+    """``handler``, offering each fresh render to the screen cache when the screen cache
+    middleware missed (it leaves the cache in the scope)."""
+
+    async def render(request: Request) -> Response:
+        scope = request.scope
+        screens: ScreenCache | None = scope.get(SCOPE_KEY)
+        opened = current_request()
+        if screens is None or opened is None:
+            return await handler(request)
+        record = opened.screen = ScreenRecord()
+        try:
+            response = await handler(request)
+        finally:
+            opened.screen = None
+        if response.status_code == 200 and not opened.degraded and not opened.stale:
+            screens.keep(
+                record,
+                path=scope["path"],
+                query=scope["query_string"],
+                user=scope.get(USER_KEY),
+                body=bytes(response.body),
+                headers=response.raw_headers,
+                route=scope.get("route"),
+            )
+        return response
+
+    return render
 
 
 def endpoint_routes(endpoints: Iterable[Endpoint]) -> list[Route]:
@@ -64,7 +106,7 @@ def endpoint_routes(endpoints: Iterable[Endpoint]) -> list[Route]:
 
 
 def _shared_route(path: str, endpoints: Sequence[Endpoint]) -> Route:
-    handlers: dict[str, Handler] = {endpoint.method: endpoint.handler for endpoint in endpoints}
+    handlers: dict[str, Handler] = {endpoint.method: endpoint.serving_handler for endpoint in endpoints}
     if "GET" in handlers:
         handlers["HEAD"] = handlers["GET"]  # Starlette routes HEAD wherever GET is allowed
 
@@ -75,4 +117,4 @@ def _shared_route(path: str, endpoints: Sequence[Endpoint]) -> Route:
     return Route(path, by_method, methods=[endpoint.method for endpoint in endpoints], name=name)
 
 
-__all__ = ["Endpoint", "Handler", "Param", "endpoint_routes"]
+__all__ = ["Endpoint", "Handler", "Param", "endpoint_routes", "kept_screen"]

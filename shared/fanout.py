@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar
 
 from shared.deadline import Deadline
 from shared.errors import BFFError, UpstreamTimeout
+from shared.request_context import note_degraded
 
 T = TypeVar("T")
 log = logging.getLogger("bff.fanout")
@@ -150,6 +151,7 @@ class FanOut:
 
     def _degrade(self, section: Section[Any], error: BaseException | None) -> None:
         section.degraded = True
+        note_degraded()
         if error is None:
             log.warning("section %s degraded: request deadline exceeded", section.path)
         elif isinstance(error, BFFError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from shared.errors import BadRequest, Unauthenticated
+from shared.request_context import screen_record
 
 USER_KEY = "bff.user_id"
 #: The ``WWW-Authenticate`` challenge a 401 of this request carries (set by the auth
@@ -34,8 +35,15 @@ def parse_user_id(raw: str) -> int:
     return user_id
 
 
+def _read_identity() -> None:
+    record = screen_record()
+    if record is not None:  # an answer that read who is calling is kept per caller
+        record.per_user = True
+
+
 def caller_id(request: Request) -> int:
     """The verified caller; 401 when the request carries no identity."""
+    _read_identity()
     user = request.scope.get(USER_KEY)
     if user is None:
         raise Unauthenticated(
@@ -45,6 +53,7 @@ def caller_id(request: Request) -> int:
 
 
 def optional_caller_id(request: Request) -> int | None:
+    _read_identity()
     user = request.scope.get(USER_KEY)
     return None if user is None else int(user)
 

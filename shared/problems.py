@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from shared.errors import ClientError, UpstreamError, UpstreamRejected
 from shared.identity import CHALLENGE_KEY
-from shared.middleware.request_id import current_request_id
+from shared.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:problem-type:bff:"

@@ -41,12 +41,13 @@ def json_with_etag(request: Request, content: Any, status_code: int = 200) -> Re
     body = render_json(content)
     etag = etag_for(body)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, status_code=status_code, media_type=JSON_MEDIA_TYPE, headers=headers)
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
     if not if_none_match:
         return False
     if if_none_match.strip() == "*":
@@ -55,4 +56,4 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return any(candidate.strip().removeprefix("W/") == opaque for candidate in if_none_match.split(","))
 
 
-__all__ = ["JSONResponse", "etag_for", "json_with_etag", "render_json"]
+__all__ = ["JSONResponse", "etag_for", "etag_matches", "json_with_etag", "render_json"]

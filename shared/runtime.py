@@ -59,6 +59,8 @@ class Runtime(Generic[SettingsT]):
             kept = _keep(kept, self.settings, key)
         self.upstreams.reconfigure(kept, self.specs)
         self.settings = kept
+        if self.upstreams.cache is not None:  # screens were rendered under the old settings
+            self.upstreams.cache.screens.clear()
         self.reloads += 1
         self.last_reload_error = None
         return notes

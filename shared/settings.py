@@ -150,6 +150,9 @@ class CacheSettings(FrozenModel):
     #: In-process L1 in front of Redis: entries kept, and at most how long (0 disables).
     l1_entries: int = Field(default=10_000, ge=0)
     l1_ttl: float = Field(default=1.0, ge=0)
+    #: The screen cache: bytes of whole rendered screens this process keeps while their
+    #: sections are fresh (0 turns it off). In front of Redis a screen lives at most l1_ttl.
+    screen_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
     #: How long one replica holds the refill lock of a key, and how long others wait on it.
     lock_ttl: float = Field(default=2.0, gt=0, le=60)
     lock_wait: float = Field(default=0.1, ge=0, le=5)

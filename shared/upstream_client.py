@@ -60,9 +60,9 @@ from shared.errors import (
     UpstreamUnavailable,
 )
 from shared.http.transport import Transport, UpstreamResponse
-from shared.middleware.request_id import current_request_id, note_stale
 from shared.operations import ModelT, Operation
 from shared.policy import CallPolicy
+from shared.request_context import ScreenRecord, current_request_id, note_stale, screen_record
 from shared.resilience.breaker import Breaker, BreakerState, Outcome, Permit
 from shared.resilience.budget import RetryBudget
 from shared.resilience.bulkhead import Bulkhead
@@ -269,6 +269,9 @@ class UpstreamClient:
             or operation.method != "GET"
             or (cache_policy.scope == "user" and cache_user is None)
         ):
+            record = screen_record()
+            if record is not None:  # an answer the cache does not hold: no screen can keep it
+                record.cacheable = False
             return await self._call_upstream(operation, policy, config, deadline, path_params, params, json, headers)
         facts = self._cache_facts.get(operation.name)
         if facts is None or facts.operation is not operation:
@@ -279,6 +282,9 @@ class UpstreamClient:
         held = cache.fresh_hit(facts.key, key)
         if held is not None:  # the hot path: a dict lookup, no await
             self._observer.cached(self.name, operation.name, "hit")
+            record = screen_record()
+            if record is not None:
+                self._record(record, cache, operation, key, path_params, params, held.fresh_until, user)
             if held.model is not None:
                 hit: ModelT = held.model
                 return hit
@@ -305,11 +311,30 @@ class UpstreamClient:
             raise UpstreamBadResponse(self.name, operation.name, "cached entry does not parse") from exc
         if result.stale:
             note_stale(facts.key)
+        else:
+            record = screen_record()
+            if record is not None:
+                self._record(record, cache, operation, key, path_params, params, result.fresh_until, user)
         self._observer.cached(self.name, operation.name, result.outcome)
         if result.model is not None:
             model: ModelT = result.model
             return model
         return self._parse_cached(operation, result.body or b"")
+
+    @staticmethod
+    def _record(
+        record: ScreenRecord,
+        cache: ResponseCache,
+        operation: Operation[Any],
+        key: str,
+        path_params: Mapping[str, str | int] | None,
+        params: QueryParams | None,
+        fresh_until: float,
+        user: str | None,
+    ) -> None:
+        """Note for the screen cache that this request's answer holds the entry ``key``."""
+        tags = [cache.keys.tag(tag) for tag in operation.cache_tags(path_params, params)]
+        record.depends_on(key, tags, fresh_until, per_user=user is not None)
 
     def _parse_cached(self, operation: Operation[ModelT], body: bytes) -> ModelT:
         try:

@@ -23,6 +23,7 @@ ENDPOINTS = [
         response=Home,
         operation_id="getHome",
         errors=[404, 502, 503, 504],
+        screen_cache=True,
         tags=["screens"],
     )
 ]

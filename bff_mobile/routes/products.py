@@ -40,6 +40,7 @@ ENDPOINTS = [
         ],
         errors=[404, 502, 503, 504],
         access="anyone",
+        screen_cache=True,
         tags=["screens"],
     )
 ]

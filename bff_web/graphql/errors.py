@@ -28,7 +28,7 @@ from shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from shared.middleware.request_id import current_request_id
+from shared.request_context import current_request_id
 
 log = logging.getLogger("bff.graphql")
 

@@ -39,6 +39,7 @@ from shared.cache.entry import Entry, EntryError
 from shared.cache.guarded import GuardedStore
 from shared.cache.keys import CacheKeys
 from shared.cache.local import Held, LocalCache
+from shared.cache.screens import ScreenCache
 from shared.cache.sealing import Sealer, SealError
 from shared.cache.stores import MemoryStore, RedisStore
 from shared.deadline import Deadline
@@ -65,6 +66,8 @@ class CacheResult:
     stale: bool
     #: ``hit``, ``stale`` or ``miss`` (this call, or the one it was coalesced onto, loaded).
     outcome: str = "hit"
+    #: When the answer stops being fresh, on the cache's wall clock.
+    fresh_until: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,7 @@ class _Answer:
     model: Any
     body: bytes | None
     outcome: str
+    fresh_until: float
 
 
 class ResponseCache:
@@ -101,6 +105,7 @@ class ResponseCache:
         settings: CacheSettings,
         *,
         local: LocalCache | None = None,
+        screens: ScreenCache | None = None,
         store_entries: bool = True,
         wall_clock: Clock = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -112,6 +117,8 @@ class ResponseCache:
         self._sealer = sealer
         self._settings = settings
         self._local = local
+        #: Whole screens made of this cache's entries, dropped with them.
+        self.screens = screens if screens is not None else ScreenCache(0)
         self._store_entries = store_entries
         self._wall = wall_clock
         self._sleep = sleep
@@ -160,13 +167,13 @@ class ResponseCache:
         a stored entry propagates (the caller decides what an unreadable entry is)."""
         found = self.fresh_hit(operation, key)
         if found is not None:
-            return CacheResult(found.body, found.model, stale=False)
+            return CacheResult(found.body, found.model, stale=False, fresh_until=found.fresh_until)
         request = _Request(operation, key, policy, sealed, tags, load, parse)
         held = await self._lookup(request)
         now = self._wall()
         if held is not None and held.fresh(now):
             self._count(operation, "hits")
-            return CacheResult(held.body, held.model, stale=False)
+            return CacheResult(held.body, held.model, stale=False, fresh_until=held.fresh_until)
         if held is not None and held.usable(now) and policy.stale_while_revalidate:
             self._count(operation, "stale")
             self._refresh_in_background(request)
@@ -179,7 +186,9 @@ class ResponseCache:
                 self._count(operation, "stale")
                 return CacheResult(held.body, held.model, stale=True, outcome="stale")
             raise
-        return CacheResult(answer.body, answer.model, stale=False, outcome=answer.outcome)
+        return CacheResult(
+            answer.body, answer.model, stale=False, outcome=answer.outcome, fresh_until=answer.fresh_until
+        )
 
     async def _lookup(self, request: _Request) -> Held | None:
         if self._local is not None:
@@ -228,7 +237,7 @@ class ResponseCache:
         just_filled = self._recently_filled(key)
         if just_filled is not None:
             self._count(request.operation, "coalesced")
-            return _Answer(just_filled.model, just_filled.body, "hit")
+            return _Answer(just_filled.model, just_filled.body, "hit", just_filled.fresh_until)
         # The fill runs as its own task: a caller that goes away must not cancel the
         # callers coalesced onto it.
         task = asyncio.ensure_future(self._fill(request, deadline))
@@ -248,19 +257,19 @@ class ResponseCache:
         if not self._store_entries:
             # This process is the whole cache: ``_inflight`` already makes one load per key.
             body, model = await request.load(deadline)
-            self._store_locally(request, body, model)
-            return _Answer(model, body, "miss")
+            held = self._store_locally(request, body, model)
+            return _Answer(model, body, "miss", held.fresh_until)
         lock = self.keys.lock(request.key)
         token = await self.store.try_lock(lock, self._settings.lock_ttl)
         if token is False:
             # Another replica is filling this key: give it a moment before calling too.
             waited = await self._wait_for_peer(request, deadline)
             if waited is not None:
-                return _Answer(waited.model, waited.body, "hit")
+                return _Answer(waited.model, waited.body, "hit", waited.fresh_until)
         try:
             body, model = await request.load(deadline)
-            await self._store(request, body, model)
-            return _Answer(model, body, "miss")
+            held = await self._store(request, body, model)
+            return _Answer(model, body, "miss", held.fresh_until)
         finally:
             if token:
                 # Frees only our own lock: past lock_ttl another replica may hold it.
@@ -283,7 +292,7 @@ class ResponseCache:
                 return held
         return None
 
-    async def _store(self, request: _Request, body: bytes, model: Any) -> None:
+    async def _store(self, request: _Request, body: bytes, model: Any) -> Held:
         policy, key = request.policy, request.key
         entry = Entry(self._wall(), policy.ttl, policy.stale_ttl, body)
         stored = (
@@ -293,12 +302,15 @@ class ResponseCache:
         )
         tag_keys = [self.keys.tag(tag) for tag in request.tags]
         await self.store.set(key, stored.encode(), policy.ttl + policy.stale_ttl, tag_keys)
-        self._hold(key, self._held(request, body, model, entry.stored_at, entry.ttl, entry.stale_ttl), tag_keys)
+        held = self._held(request, body, model, entry.stored_at, entry.ttl, entry.stale_ttl)
+        self._hold(key, held, tag_keys)
+        return held
 
-    def _store_locally(self, request: _Request, body: bytes, model: Any) -> None:
+    def _store_locally(self, request: _Request, body: bytes, model: Any) -> Held:
         policy = request.policy
         held = self._held(request, body, model, self._wall(), policy.ttl, policy.stale_ttl)
         self._hold(request.key, held, [self.keys.tag(tag) for tag in request.tags])
+        return held
 
     def _refresh_in_background(self, request: _Request) -> None:
         key = request.key
@@ -335,6 +347,7 @@ class ResponseCache:
         return deleted
 
     def _drop_local(self, keys: Sequence[str], tag: str) -> int:
+        self.screens.drop([*keys, tag])
         if self._local is None:
             return 0
         return self._local.drop(keys) + self._local.drop_tag(tag)
@@ -346,6 +359,7 @@ class ResponseCache:
         if self._store_entries:
             keys = await self.store.keys_with_prefix(prefix)
             deleted = await self.store.delete(keys)
+        self.screens.drop_prefix(prefix)
         if self._local is not None:
             dropped = self._local.drop_prefix(prefix)
             deleted = deleted if self._store_entries else dropped
@@ -397,14 +411,16 @@ class ResponseCache:
             "errors": self.store.errors,
             "skipped_while_open": self.store.skipped,
             "local_entries": len(self._local) if self._local is not None else None,
+            "screens": self.screens.snapshot(),
             "operations": {
                 op: {name: counts[name] for name in COUNTERS} for op, counts in sorted(self.counters.items())
             },
         }
 
 
-def build_response_cache(settings: CacheSettings) -> ResponseCache:
-    """The cache the settings describe: Redis with an L1 when ``redis_url`` is set, else memory."""
+def build_response_cache(settings: CacheSettings, *, gzip_min_bytes: int = 500) -> ResponseCache:
+    """The cache the settings describe: Redis with an L1 when ``redis_url`` is set, else memory.
+    ``gzip_min_bytes``: the smallest kept screen served gzipped to a client that asks."""
     if settings.redis_url:
         assert settings.hmac_key is not None and settings.active_key_id is not None  # validated in settings
         store: MemoryStore | RedisStore = RedisStore(
@@ -433,6 +449,12 @@ def build_response_cache(settings: CacheSettings) -> ResponseCache:
         sealer,
         settings,
         local=local,
+        # In front of Redis a screen lives no longer than the L1 holds an entry.
+        screens=ScreenCache(
+            settings.screen_bytes,
+            max_age=settings.l1_ttl if settings.redis_url else math.inf,
+            gzip_min_bytes=gzip_min_bytes,
+        ),
         store_entries=settings.redis_url is not None,
     )
 

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 import orjson
 from opentelemetry import trace
 
-from shared.middleware.request_id import current_request_id
 from shared.operations import UpstreamSpec
+from shared.request_context import current_request_id
 from shared.telemetry.redaction import Redactor, marked_names
 from shared.telemetry.request_trace import current_request_trace, trace_of
 

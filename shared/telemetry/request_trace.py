@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from opentelemetry.trace import SpanContext
 
-from shared.middleware.request_id import current_request_id
+from shared.request_context import current_request_id
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field

@@ -130,3 +130,18 @@ async def test_unknown_user_is_404(mobile: httpx.AsyncClient) -> None:
     answer = await mobile.get("/v1/home", headers={"X-User-Id": "999999"})
     assert answer.status_code == 404
     assert answer.json()["type"] == "urn:problem-type:bff:not-found"
+
+
+async def test_a_second_home_is_answered_from_the_screen_cache_and_another_users_is_their_own(
+    mobile: httpx.AsyncClient, upstreams: Standins
+) -> None:
+    first = await mobile.get("/v1/home", headers=USER)
+    asked = {name: upstreams.requests(name) for name in upstreams.region_names}
+    again = await mobile.get("/v1/home", headers=USER)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert {name: upstreams.requests(name) for name in upstreams.region_names} == asked
+    revalidated = await mobile.get("/v1/home", headers={**USER, "If-None-Match": first.headers["etag"]})
+    assert revalidated.status_code == 304
+    other = await mobile.get("/v1/home", headers={"X-User-Id": "8"})
+    profile = upstreams.http.get(f"{upstreams.url('accounts')}/users/8").json()
+    assert other.json()["greeting"] == f"Hi {profile['name'].split()[0]}"
