@@ -17,9 +17,9 @@ import os
 import time
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from shared.cache.connection import AnyRedis
 from shared.cache.guarded import GuardedStore
 from shared.forwarded import ClientAddresses
 from shared.identity import USER_KEY
@@ -92,13 +92,15 @@ class RateLimiter:
         self.local = LocalBuckets()
         self.fallbacks = 0
 
-    def bind(self, secret: bytes, prefix: str, redis: Redis | None, guard: GuardedStore) -> None:
-        """Share buckets through ``redis`` (the cache's), within ``guard``'s budget and breaker."""
+    def bind(self, secret: bytes, prefix: str, redis: AnyRedis | None, guard: GuardedStore) -> None:
+        """Share buckets through ``redis`` (the cache's connection: one node, Sentinel or
+        Cluster), within ``guard``'s budget and breaker. Each script call touches one
+        bucket, one key: on a Cluster it runs on the shard owning that key."""
         self._secret, self._prefix, self._guard = secret, prefix, guard
         self._script = redis.register_script(_TAKE) if redis is not None else None
 
     def _key(self, name: str) -> str:
-        digest = hmac.new(self._secret, name.encode(), hashlib.sha256).hexdigest()[:24]
+        digest = hmac.digest(self._secret, name.encode(), "sha256")[:12].hex()  # one C call
         return f"{self._prefix}:rl:{digest}"
 
     async def _take(self, name: str, rate: Rate) -> float:

@@ -18,10 +18,10 @@ import base64
 import binascii
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 import yaml
-from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.errors import ConfigError
@@ -136,11 +136,91 @@ class ReloadSettings(FrozenModel):
     interval_seconds: float = Field(default=1.0, gt=0, le=3600)
 
 
-class CacheSettings(FrozenModel):
-    """The response cache. Without ``redis_url`` it is in-process (the embedded default)."""
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise PydanticCustomError("host_port", "must be host:port, like redis-0.redis:26379")
+    return value
 
-    #: ``redis://host:port/db``; also read from ``REDIS_URL`` by the ``bff`` command.
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+
+
+class RedisSentinelSettings(FrozenModel):
+    """A primary with replicas, watched by Sentinels that promote a replica when it fails."""
+
+    #: The name the Sentinels monitor the group under (``sentinel monitor <name> …``).
+    service_name: str = Field(min_length=1)
+    #: ``host:port`` of each Sentinel; any one that answers names the current primary.
+    sentinels: list[HostPort] = Field(min_length=1)
+    #: The Sentinels' own ACL user and password, when they require one (from the environment:
+    #: ``BFF_CACHE__REDIS__SENTINEL__PASSWORD``).
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class RedisClusterSettings(FrozenModel):
+    """A Redis Cluster: the client learns every shard from any of these seed nodes."""
+
+    #: ``host:port`` of some nodes of the cluster (one reachable node is enough to start).
+    nodes: list[HostPort] = Field(min_length=1)
+
+
+class RedisSettings(FrozenModel):
+    """Where Redis is: exactly one of ``url`` (one node), ``sentinel`` or ``cluster``.
+
+    Credentials come from the environment (``BFF_CACHE__REDIS__USERNAME``,
+    ``BFF_CACHE__REDIS__PASSWORD``), never the file; they apply to every data node."""
+
+    #: One node: ``redis://host:port/db`` (``rediss://`` for TLS, ``unix://`` for a socket).
+    url: str | None = None
+    sentinel: RedisSentinelSettings | None = None
+    cluster: RedisClusterSettings | None = None
+    #: ACL user and password of the data nodes (they override any in ``url``).
+    username: str | None = None
+    password: SecretStr | None = None
+    #: TLS to the data nodes (and Sentinels) of a Sentinel group or Cluster; a single node
+    #: takes TLS from its ``rediss://`` URL.
+    tls: bool = False
+    #: CA bundle that signed the servers' certificates (the system's when unset).
+    tls_ca_file: str | None = None
+    #: Database number with a single node or Sentinel (a Cluster has only 0).
+    db: int = Field(default=0, ge=0, le=15)
+    #: Send reads (cache lookups) to replicas. Off by default: a replica lags its primary,
+    #: so a read there may miss an entry just written or see one just invalidated.
+    read_from_replicas: bool = False
+
+    @property
+    def topology(self) -> Literal["single", "sentinel", "cluster"]:
+        return "sentinel" if self.sentinel is not None else "cluster" if self.cluster is not None else "single"
+
+    @model_validator(mode="after")
+    def _one_topology(self) -> Self:
+        named = [name for name in ("url", "sentinel", "cluster") if getattr(self, name) is not None]
+        if len(named) != 1:
+            raise _key_error(
+                "cache.redis",
+                f"name exactly one of url, sentinel or cluster (got {', '.join(named) or 'none'})",
+            )
+        if self.url is not None and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise _key_error("cache.redis.url", f"must start with redis://, rediss:// or unix://, got {self.url!r}")
+        if self.url is not None and self.tls:
+            raise _key_error("cache.redis.tls", "a single node takes TLS from its URL: write rediss:// instead")
+        if self.url is not None and self.read_from_replicas:
+            raise _key_error("cache.redis.read_from_replicas", "a single node has no replicas to read from")
+        if self.cluster is not None and self.db:
+            raise _key_error("cache.redis.db", "a Redis Cluster has only database 0")
+        return self
+
+
+class CacheSettings(FrozenModel):
+    """The response cache. Without Redis it is in-process (the embedded default)."""
+
+    #: One node, ``redis://host:port/db``: the short form of ``redis: {url: …}``; also read
+    #: from ``REDIS_URL`` by the ``bff`` command.
     redis_url: str | None = None
+    #: Redis: one node, a Sentinel group or a Cluster (``RedisSettings``).
+    redis: RedisSettings | None = None
     #: Every key starts with this, so several deployments can share one Redis.
     prefix: str = Field(default="bff", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     #: Time budget of one cache operation; past it the request goes on without the cache.
@@ -183,19 +263,26 @@ class CacheSettings(FrozenModel):
                 raw = b""
             if len(raw) != 32:
                 raise ValueError(f"encryption_keys.{kid} must be base64 of exactly 32 bytes (AES-256)")
-        if self.redis_url is not None:
+        if self.redis_url is not None and self.redis is not None:
+            raise _key_error("cache.redis_url", "set either redis_url or redis, not both (redis_url is redis.url)")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"redis_url must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+        if self.redis_settings is not None:
             missing = [
                 name
                 for name, value in (("hmac_key", self.hmac_key), ("active_key_id", self.active_key_id))
                 if not value
             ]
             if missing:
-                raise ValueError(
-                    f"with redis_url set, {' and '.join(missing)} must be set too, the same on every replica"
-                )
-            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-                raise ValueError(f"redis_url must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+                raise ValueError(f"with Redis set, {' and '.join(missing)} must be set too, the same on every replica")
         return self
+
+    @property
+    def redis_settings(self) -> RedisSettings | None:
+        """Where Redis is, whichever form the file used; ``None``: no Redis (in-process)."""
+        if self.redis is not None:
+            return self.redis
+        return RedisSettings(url=self.redis_url) if self.redis_url is not None else None
 
 
 class TelemetrySettings(FrozenModel):
@@ -431,6 +518,9 @@ __all__ = [
     "ProcessSettings",
     "Rate",
     "RateLimitSettings",
+    "RedisClusterSettings",
+    "RedisSentinelSettings",
+    "RedisSettings",
     "ReloadSettings",
     "ServerSettings",
     "TelemetrySettings",

@@ -1,10 +1,22 @@
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import ServedUrl, Standins, mobile_settings, reset_bff, serve_mobile, serve_web, web_settings
+from tests.support import (
+    TOPOLOGIES,
+    RedisTopology,
+    ServedUrl,
+    Standins,
+    mobile_settings,
+    reset_bff,
+    running_topology,
+    serve_mobile,
+    serve_web,
+    web_settings,
+)
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +73,16 @@ async def web(web_url: ServedUrl, upstreams: Standins) -> AsyncIterator[httpx.As
     async with httpx.AsyncClient(base_url=web_url, timeout=10) as client:
         yield client
     reset_bff(upstreams.http, web_url.admin)
+
+
+@pytest.fixture(scope="session", params=TOPOLOGIES)
+def redis_topology(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTopology]:
+    """Redis as one node, a Sentinel group (primary, replica, 3 Sentinels) or a 6-node
+    Cluster, started once per session from the machine's redis-server on loopback ports
+    of their own; a test using it runs once on each. Tests share it: each uses a key
+    prefix of its own and deletes its keys after (``RedisTopology.forget``)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on this machine")
+    name: str = request.param
+    with running_topology(name, tmp_path_factory.mktemp(f"redis-{name}")) as topology:
+        yield topology

@@ -20,8 +20,11 @@ from bff_mobile.app import create_app
 from bff_mobile.settings import MobileSettings
 from bff_web.app import create_app as create_web_app
 from bff_web.settings import WebSettings
+from shared.cache.connection import RedisConnection, connect
+from shared.cache.stores import RedisStore
 from shared.listeners import Listeners
 from shared.servers import ServerThread
+from shared.settings import RedisSettings
 from shared.types import ASGIApp
 from upstreams.registry import registered_upstreams
 
@@ -203,3 +206,236 @@ def own_redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         yield f"redis://127.0.0.1:{port}/0", process
     finally:
         stop_redis(process)
+
+
+class RedisTopology:
+    """Redis as a test started it: one node, a Sentinel group or a Cluster, all
+    ``redis-server`` processes of the test's own on loopback ports.
+
+    ``cache`` is the ``cache.redis`` section that points at it; ``primaries`` the data
+    nodes that hold every key (what a raw scan must read); ``processes`` every process by
+    port (to kill one mid-test)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cache: dict[str, Any] = {}
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.sentinel_ports: list[int] = []
+        self.service_name = "bfftest"
+
+    def primaries(self) -> list[redis.Redis]:
+        """A client of each node that holds primary data now (after a failover too)."""
+        if self.name == "cluster":
+            nodes = []
+            for port, process in self.processes.items():
+                if process.poll() is not None:
+                    continue
+                client = redis.Redis(port=port, socket_timeout=1)
+                try:
+                    if client.info("replication")["role"] == "master":
+                        nodes.append(client)
+                        continue
+                except redis.RedisError:
+                    pass
+                client.close()
+            return nodes
+        return [redis.Redis(port=self.primary_port(), socket_timeout=1)]
+
+    def primary_port(self, key: str | None = None) -> int:
+        """The port of the primary (of the shard owning ``key`` on a Cluster)."""
+        if self.name == "sentinel":
+            sentinel = redis.Redis(port=self.sentinel_ports[0], socket_timeout=1)
+            try:
+                address: tuple[str, int] = sentinel.sentinel_get_master_addr_by_name(self.service_name)  # type: ignore[assignment]
+                port = address[1]
+            finally:
+                sentinel.close()
+            return int(port)
+        if self.name == "cluster":
+            cluster = self.cluster_client()
+            try:
+                node = cluster.get_node_from_key(key or "")  # type: ignore[no-untyped-call]
+                return int(node.port)
+            finally:
+                cluster.close()
+        return next(iter(self.processes))
+
+    def cluster_client(self) -> redis.RedisCluster:
+        """A Cluster client seeded with every node still running."""
+        alive = [port for port, process in self.processes.items() if process.poll() is None]
+        nodes = [redis.cluster.ClusterNode("127.0.0.1", port) for port in alive]  # type: ignore[no-untyped-call]
+        return redis.RedisCluster(startup_nodes=nodes, socket_timeout=1)
+
+    def settings(self) -> RedisSettings:
+        """``cache.redis`` for this topology, as the processes validate it."""
+        return RedisSettings.model_validate(self.cache)
+
+    def store(self, *, pool_size: int = 100, timeout: float = 1.0) -> RedisStore:
+        """A store on this topology through the one connection layer, as a process has."""
+        return RedisStore.connect(self.settings(), pool_size=pool_size, op_timeout=timeout, connect_timeout=timeout)
+
+    def connection(self) -> RedisConnection:
+        """A raw connection (one node, the Sentinel's primary, or the Cluster) for a test
+        to look through (``.client``); the test closes it."""
+        return connect(self.settings(), pool_size=8, op_timeout=1, connect_timeout=1)
+
+    def publish(self, channel: str, message: bytes) -> None:
+        """Publish as an upstream would: ``SPUBLISH`` on a Cluster, else ``PUBLISH``."""
+        if self.name == "cluster":
+            cluster = self.cluster_client()
+            try:
+                cluster.spublish(channel, message)
+            finally:
+                cluster.close()
+        else:
+            client = redis.Redis(port=self.primary_port(), socket_timeout=1)
+            client.publish(channel, message)
+            client.close()
+
+    def keys(self, prefix: str) -> dict[bytes, redis.Redis]:
+        """Every key under ``prefix`` on the primaries, with the client of its node."""
+        found: dict[bytes, redis.Redis] = {}
+        for client in self.primaries():
+            for key in client.scan_iter(match=f"{prefix}:*", count=500):
+                found[key] = client
+        return found
+
+    def forget(self, prefix: str) -> None:
+        """Delete every key under ``prefix`` (one slot at a time on a Cluster)."""
+        for client in self.primaries():
+            for key in list(client.scan_iter(match=f"{prefix}:*", count=500)):
+                client.delete(key)
+            client.close()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            stop_redis(process)
+
+
+def _wait_until(condition: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except redis.RedisError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def start_cluster(directory: Path, *, node_timeout_ms: int = 1000) -> RedisTopology:
+    """A 6-node Cluster: 3 primaries and 3 replicas (``redis-cli --cluster create``)."""
+    topology = RedisTopology("cluster")
+    try:
+        for index in range(6):
+            node_dir = directory / f"node{index}"
+            node_dir.mkdir()
+            # The bus port is named: the default (port + 10000) may be taken, or past 65535.
+            bus = ("--cluster-port", str(free_port()))
+            cluster = ("--cluster-enabled", "yes", "--cluster-node-timeout", str(node_timeout_ms))
+            process, port = start_redis(*cluster, *bus, directory=node_dir)
+            topology.processes[port] = process
+        ports = list(topology.processes)
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+        def ready() -> bool:
+            for port in ports:
+                client = redis.Redis(port=port, socket_timeout=1)
+                try:
+                    if client.cluster("info").get("cluster_state") != "ok":
+                        return False
+                    info = client.info("replication")
+                    if info["role"] == "slave" and info.get("master_link_status") != "up":
+                        return False
+                finally:
+                    client.close()
+            return True
+
+        _wait_until(ready, "the cluster to be ok with every replica in sync")
+    except BaseException:
+        topology.stop()
+        raise
+    topology.cache = {"cluster": {"nodes": [f"127.0.0.1:{port}" for port in ports[:3]]}}
+    return topology
+
+
+def start_sentinel_group(directory: Path, *, down_after_ms: int = 1000) -> RedisTopology:
+    """A primary, a replica and 3 Sentinels watching them (quorum 2)."""
+    topology = RedisTopology("sentinel")
+    try:
+        primary, primary_port = start_redis(directory=directory)
+        topology.processes[primary_port] = primary
+        replica, replica_port = start_redis("--replicaof", "127.0.0.1", str(primary_port), directory=directory)
+        topology.processes[replica_port] = replica
+        for index in range(3):
+            port = free_port()
+            config = directory / f"sentinel{index}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"sentinel monitor {topology.service_name} 127.0.0.1 {primary_port} 2\n"
+                f"sentinel down-after-milliseconds {topology.service_name} {down_after_ms}\n"
+                f"sentinel failover-timeout {topology.service_name} 10000\n"
+            )
+            process = subprocess.Popen(
+                ["redis-server", str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            topology.processes[port] = process
+            topology.sentinel_ports.append(port)
+
+        def ready() -> bool:
+            client = redis.Redis(port=replica_port, socket_timeout=1)
+            try:
+                if client.info("replication").get("master_link_status") != "up":
+                    return False
+            finally:
+                client.close()
+            for port in topology.sentinel_ports:
+                sentinel = redis.Redis(port=port, socket_timeout=1)
+                try:
+                    state: dict[str, Any] = sentinel.sentinel_master(topology.service_name)  # type: ignore[assignment]
+                    if int(state["num-other-sentinels"]) < 2 or int(state["num-slaves"]) < 1:
+                        return False
+                finally:
+                    sentinel.close()
+            return True
+
+        _wait_until(ready, "the Sentinels to see the replica and each other")
+    except BaseException:
+        topology.stop()
+        raise
+    topology.cache = {
+        "sentinel": {
+            "service_name": topology.service_name,
+            "sentinels": [f"127.0.0.1:{port}" for port in topology.sentinel_ports],
+        }
+    }
+    return topology
+
+
+def start_single(directory: Path) -> RedisTopology:
+    topology = RedisTopology("single")
+    process, port = start_redis(directory=directory)
+    topology.processes[port] = process
+    topology.cache = {"url": f"redis://127.0.0.1:{port}/0"}
+    return topology
+
+
+TOPOLOGIES = ("single", "sentinel", "cluster")
+
+
+@contextmanager
+def running_topology(name: str, directory: Path) -> Iterator[RedisTopology]:
+    """Start topology ``name`` (one of ``TOPOLOGIES``) in ``directory``; stop it after."""
+    starters = {"single": start_single, "sentinel": start_sentinel_group, "cluster": start_cluster}
+    topology = starters[name](directory)
+    try:
+        yield topology
+    finally:
+        topology.stop()

@@ -3,7 +3,11 @@
 A key names the operation and its response schema version in clear (so operators can
 invalidate by prefix) and everything else, parameters and the user, only as an HMAC::
 
-    bff:accounts.get_user:s3f9a1c2e:5b0c…   (never "user_id=7")
+    bff:accounts.get_user:s3f9a1c2e:{5b0c…}   (never "user_id=7")
+
+The digest is the key's hash tag (in braces), so on a Redis Cluster an entry and its
+refill lock (``…:{5b0c…}:lock``) live in one slot, and entries spread over every shard.
+A tag set is one key of its own: it is only ever read and written alone.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ class CacheKeys:
 
     def entry(self, operation: str, schema: str, params: Mapping[str, Any], user: str | None) -> str:
         canonical = orjson.dumps({"p": params, "u": user}, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-        return f"{self.prefix}:{operation}:{schema}:{self._digest(canonical)}"
+        return f"{self.prefix}:{operation}:{schema}:{{{self._digest(canonical)}}}"
 
     def operation_prefix(self, operation: str) -> str:
         """Every entry of one operation starts with this (for invalidation by prefix)."""
@@ -42,6 +46,7 @@ class CacheKeys:
         return f"{self.prefix}:tag:{self._digest(entity.encode())}"
 
     def lock(self, key: str) -> str:
+        """The refill lock of entry ``key``: the same hash tag, so the same slot."""
         return f"{key}:lock"
 
     @property

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
+from shared.cache.connection import AnyRedis, connect
 from shared.cache.entry import Entry, EntryError
 from shared.cache.guarded import GuardedStore
 from shared.cache.keys import CacheKeys
@@ -375,6 +375,13 @@ class ResponseCache:
             return
         if not isinstance(event, dict) or event.get("origin") == self.origin:
             return
+        if event.get("resync") is True:
+            # This replica was not subscribed for a while (failover, network): events it
+            # missed may name anything it holds, so nothing in front of Redis stays.
+            if self._local is not None:
+                self._local.drop_prefix(f"{self.keys.prefix}:")
+            self.screens.clear()
+            return
         if isinstance(event.get("entity"), str):
             # The publisher already emptied the tag set; drop the keys it found from our L1.
             keys = [k for k in event.get("keys", []) if isinstance(k, str)]
@@ -400,7 +407,7 @@ class ResponseCache:
         return self._sealer
 
     @property
-    def redis_client(self) -> Redis | None:
+    def redis_client(self) -> AnyRedis | None:
         store = self.store.store
         return store.client if isinstance(store, RedisStore) else None
 
@@ -419,16 +426,19 @@ class ResponseCache:
 
 
 def build_response_cache(settings: CacheSettings, *, gzip_min_bytes: int = 500) -> ResponseCache:
-    """The cache the settings describe: Redis with an L1 when ``redis_url`` is set, else memory.
+    """The cache the settings describe: Redis (one node, Sentinel or Cluster) with an L1
+    when ``cache.redis`` or ``cache.redis_url`` is set, else memory.
     ``gzip_min_bytes``: the smallest kept screen served gzipped to a client that asks."""
-    if settings.redis_url:
+    redis = settings.redis_settings
+    if redis is not None:
         assert settings.hmac_key is not None and settings.active_key_id is not None  # validated in settings
-        store: MemoryStore | RedisStore = RedisStore(
-            settings.redis_url,
+        connection = connect(
+            redis,
             pool_size=settings.pool_size,
             op_timeout=settings.op_timeout,
             connect_timeout=settings.connect_timeout,
         )
+        store: MemoryStore | RedisStore = RedisStore(connection)
         hmac_key = settings.hmac_key.get_secret_value().encode()
         sealer = Sealer(
             {kid: base64.b64decode(key.get_secret_value()) for kid, key in settings.encryption_keys.items()},
@@ -452,10 +462,10 @@ def build_response_cache(settings: CacheSettings, *, gzip_min_bytes: int = 500) 
         # In front of Redis a screen lives no longer than the L1 holds an entry.
         screens=ScreenCache(
             settings.screen_bytes,
-            max_age=settings.l1_ttl if settings.redis_url else math.inf,
+            max_age=settings.l1_ttl if redis is not None else math.inf,
             gzip_min_bytes=gzip_min_bytes,
         ),
-        store_entries=settings.redis_url is not None,
+        store_entries=redis is not None,
     )
 
 

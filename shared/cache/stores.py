@@ -1,8 +1,11 @@
 """Where entries live: Redis (shared by every replica) or this process's memory.
 
-Both sit on aiocache (``RedisCache`` / ``SimpleMemoryCache``) for get, set and delete.
-What aiocache does not cover — tag sets, SCAN by prefix, pub/sub and the refill lock —
-goes to the underlying redis-py client, or to plain dicts in memory.
+In memory, aiocache's ``SimpleMemoryCache`` holds the values and plain dicts the tags.
+In Redis, every command goes through the one connection layer (``shared.cache.connection``:
+one node, a Sentinel group or a Cluster). On a Cluster each command touches one slot or
+is split by redis-py per slot (a multi-key ``DEL``, a pipeline, ``SCAN`` on every
+primary); the keys that one command or script must see together share a hash tag
+(``shared.cache.keys``).
 
 The refill lock holds a random token: ``try_lock`` returns it, and ``unlock`` deletes the
 lock only while it still holds that token (in Redis, one compare-and-delete script). A
@@ -17,12 +20,13 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
-from urllib.parse import urlsplit
+from typing import Protocol, Self
 
-from aiocache import RedisCache, SimpleMemoryCache
+from aiocache import SimpleMemoryCache
 from aiocache.serializers import NullSerializer
-from redis.asyncio import BlockingConnectionPool, Redis
+
+from shared.cache.connection import AnyRedis, RedisConnection, connect
+from shared.settings import RedisSettings
 
 Handler = Callable[[bytes], Awaitable[None]]
 log = logging.getLogger("bff.cache")
@@ -126,29 +130,22 @@ class RedisStore:
 
     name = "redis"
 
-    def __init__(self, url: str, *, pool_size: int, op_timeout: float, connect_timeout: float) -> None:
-        parts = urlsplit(url)
-        self._cache = RedisCache(
-            serializer=NullSerializer(encoding=None),  # raw bytes in, raw bytes out
-            endpoint=parts.hostname or "127.0.0.1",
-            port=parts.port or 6379,
-            db=int(parts.path.lstrip("/") or 0),
-            password=parts.password,
-            pool_max_size=pool_size,
-            create_connection_timeout=connect_timeout,
-            # A burst of more concurrent operations than connections (a cold stampede: the
-            # very case the fill lock is for) waits for a free connection within the budget,
-            # rather than failing at once with MaxConnectionsError and tripping the breaker.
-            connection_pool_class=BlockingConnectionPool,
-            connection_pool_kwargs={"socket_timeout": op_timeout, "timeout": op_timeout},
-            timeout=None,  # the guard owns the time budget
-        )
-        self.client: Redis = self._cache.client
-        self._release = self.client.register_script(_RELEASE_IF_OWNED)
+    def __init__(self, connection: RedisConnection, *, heartbeat: float = 1.0) -> None:
+        self.connection = connection
+        self.client: AnyRedis = connection.client
+        self._reader = connection.reader
+        self._release = connection.script(_RELEASE_IF_OWNED)
+        self._heartbeat = heartbeat
         self._listener: asyncio.Task[None] | None = None
 
+    @classmethod
+    def connect(cls, redis: RedisSettings | str, *, pool_size: int, op_timeout: float, connect_timeout: float) -> Self:
+        """A store on ``redis`` (its settings, or one node's URL)."""
+        settings = RedisSettings(url=redis) if isinstance(redis, str) else redis
+        return cls(connect(settings, pool_size=pool_size, op_timeout=op_timeout, connect_timeout=connect_timeout))
+
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._cache.get(key)
+        value: bytes | None = await self._reader.get(key)  # type: ignore[assignment]  # bytes: no decoding
         return value
 
     async def set(self, key: str, value: bytes, ttl: float, tags: Sequence[str]) -> None:
@@ -192,38 +189,43 @@ class RedisStore:
         return bool(await self.client.pexpire(key, max(1, int(ttl * 1000))))
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self.client.publish(channel, message)
+        await self.connection.publish(channel, message)
 
     async def listen(self, channel: str, handler: Handler) -> None:
         self._listener = asyncio.create_task(self._listen(channel, handler), name="cache-invalidation-listener")
 
     async def _listen(self, channel: str, handler: Handler) -> None:
+        """Deliver each event to ``handler``; at each (re)subscription, ``RESYNC`` first:
+        events published while this replica was not subscribed are lost for good."""
         delay = 0.1
         while True:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(channel)
-                delay = 0.1
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        await handler(message["data"])
+                async for event in self.connection.subscribe(channel, heartbeat=self._heartbeat):
+                    if event is None:
+                        delay = 0.1
+                        await handler(RESYNC)
+                    else:
+                        await handler(event)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # Redis went away: resubscribe with backoff
+            except Exception as exc:  # Redis went away or failed over: subscribe again
                 log.warning("cache invalidation listener lost Redis (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+                # Capped low: the time to notice a promoted primary is part of the
+                # staleness window (docs/sre-guide.md, "Redis").
+                delay = min(delay * 2, 1.0)
 
     async def aclose(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self.client.aclose()
+        await self.connection.aclose()
 
+
+#: What the listener hands its handler when a subscription starts again: it may have
+#: missed events, so whatever the process holds in front of Redis must go.
+RESYNC = b'{"resync": true}'
 
 #: Delete the lock only if it still holds the caller's token, in one atomic step.
 _RELEASE_IF_OWNED = """
@@ -242,4 +244,4 @@ def _escape(prefix: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)
 
 
-__all__ = ["CacheStore", "Handler", "MemoryStore", "RedisStore"]
+__all__ = ["RESYNC", "CacheStore", "Handler", "MemoryStore", "RedisStore"]

@@ -1,16 +1,17 @@
-"""The cross-replica fill lock against the machine's real Redis (db 11, a key prefix of
-the test's own, cleaned up): two replicas are two ``ResponseCache`` instances, each with
-its own connection pool and its own in-process coalescing, sharing one Redis."""
+"""The cross-replica fill lock against real Redis, on one node, a Sentinel group and a
+Cluster (``redis_topology``; a key prefix of the test's own, cleaned up): two replicas are
+two ``ResponseCache`` instances, each with its own connection pool and its own in-process
+coalescing, sharing one Redis."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from shared import CachePolicy, Deadline
+from shared.cache.connection import AnyRedis
 from shared.cache.guarded import GuardedStore
 from shared.cache.keys import CacheKeys
 from shared.cache.response_cache import ResponseCache
@@ -18,41 +19,34 @@ from shared.cache.sealing import Sealer
 from shared.cache.stores import MemoryStore, RedisStore
 from shared.policy import BreakerPolicy
 from shared.settings import CacheSettings
+from tests.support import RedisTopology
 
-MACHINE_REDIS = "redis://127.0.0.1:6379/11"
 POLICY = CachePolicy(ttl=10, stale_ttl=60)
 #: Long enough that a waiting replica never gives up on the holder within a test.
 SETTINGS = CacheSettings(lock_ttl=5, lock_wait=3)
 
 
-async def redis_up() -> bool:
-    client = aioredis.Redis.from_url(MACHINE_REDIS, socket_timeout=0.5)
-    try:
-        return bool(await client.ping())
-    except (aioredis.RedisError, OSError):
-        return False
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    if not await redis_up():
-        pytest.skip("no Redis at 127.0.0.1:6379")
+def prefix(redis_topology: RedisTopology) -> Iterator[str]:
     name = f"bfftest{uuid.uuid4().hex[:10]}"
     yield name
-    client = aioredis.Redis.from_url(MACHINE_REDIS)
-    keys = [key async for key in client.scan_iter(match=f"{name}:*", count=500)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    redis_topology.forget(name)
 
 
 @pytest.fixture
-async def raw() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(MACHINE_REDIS)
-    yield client
-    await client.aclose()
+async def raw(redis_topology: RedisTopology) -> AsyncIterator[AnyRedis]:
+    connection = redis_topology.connection()
+    yield connection.client
+    await connection.aclose()
+
+
+@pytest.fixture
+def redis_store(redis_topology: RedisTopology) -> Callable[..., RedisStore]:
+    def make(kind: type[RedisStore] = RedisStore) -> RedisStore:
+        store = redis_topology.store()
+        return kind(store.connection)
+
+    return make
 
 
 class LockSwitchedOff(RedisStore):
@@ -60,10 +54,6 @@ class LockSwitchedOff(RedisStore):
 
     async def try_lock(self, key: str, ttl: float) -> str | None:
         return "anyone"
-
-
-def redis_store(kind: type[RedisStore] = RedisStore) -> RedisStore:
-    return kind(MACHINE_REDIS, pool_size=100, op_timeout=1, connect_timeout=1)
 
 
 class Upstream:
@@ -122,17 +112,21 @@ async def stampede(make_store: Callable[[], RedisStore], prefix: str) -> int:
     return upstream.calls
 
 
-async def test_concurrent_misses_on_two_replicas_make_one_upstream_call(prefix: str) -> None:
+async def test_concurrent_misses_on_two_replicas_make_one_upstream_call(
+    prefix: str, redis_store: Callable[..., RedisStore]
+) -> None:
     assert await stampede(redis_store, prefix) == 1
 
 
-async def test_the_same_stampede_without_the_lock_makes_one_call_per_replica(prefix: str) -> None:
+async def test_the_same_stampede_without_the_lock_makes_one_call_per_replica(
+    prefix: str, redis_store: Callable[..., RedisStore]
+) -> None:
     # What the test above guards against: each replica coalesces only its own callers.
     assert await stampede(lambda: redis_store(LockSwitchedOff), prefix) == 2
 
 
 async def test_a_lock_taken_over_after_expiry_cannot_be_released_by_its_old_holder(
-    prefix: str, raw: aioredis.Redis
+    prefix: str, raw: AnyRedis, redis_store: Callable[..., RedisStore]
 ) -> None:
     first, second = redis_store(), redis_store()
     lock = f"{prefix}:lock:k"
@@ -153,7 +147,7 @@ async def test_a_lock_taken_over_after_expiry_cannot_be_released_by_its_old_hold
 
 
 async def test_a_fill_that_outlived_its_lock_leaves_the_next_holders_lock_alone(
-    prefix: str, raw: aioredis.Redis
+    prefix: str, raw: AnyRedis, redis_store: Callable[..., RedisStore]
 ) -> None:
     upstream = Upstream()
     slow, next_holder = replica(redis_store(), prefix, upstream), replica(redis_store(), prefix, upstream)

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from shared.cache.connection import connect
 from shared.cache.guarded import GuardedStore
 from shared.cache.stores import RedisStore
 from shared.resilience.breaker import BreakerState
-from shared.settings import CacheSettings
+from shared.settings import CacheSettings, RedisSettings
 from tests.shared.resilience.clock import ManualClock
 from tests.support import free_port, own_redis_server
 
@@ -28,7 +29,8 @@ class CountedRedisStore(RedisStore):
     """A RedisStore that counts the reads that reach it."""
 
     def __init__(self, url: str, op_timeout: float) -> None:
-        super().__init__(url, pool_size=8, op_timeout=op_timeout, connect_timeout=op_timeout)
+        settings = RedisSettings(url=url)
+        super().__init__(connect(settings, pool_size=8, op_timeout=op_timeout, connect_timeout=op_timeout))
         self.reads = 0
 
     async def get(self, key: str) -> bytes | None:
