@@ -1,0 +1,79 @@
+"""GraphiQL in headless Chromium: served and working with bff_web's development config,
+absent with the production config (bff_web/config.production.yaml's graphql section)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Browser, BrowserContext, expect
+
+from tests.browser.conftest import PERSISTED, new_context, save_screenshot
+from tests.browser.graphiql_assets import pinned_assets, serve_from, unpack_packages
+from tests.support import ServedUrl, Standins, serve_web, web_settings
+
+PRODUCTION = Path(__file__).parents[2] / "bff_web" / "config.production.yaml"
+QUERY = '{\n  product(id: "42") {\n    name\n    price { amount currency }\n    stock { available }\n  }\n}\n'
+
+
+@pytest.fixture(scope="module")
+def development(standins: Standins) -> Iterator[ServedUrl]:
+    with serve_web(web_settings(standins, graphql={"persisted_queries_file": str(PERSISTED)})) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def production(standins: Standins) -> Iterator[ServedUrl]:
+    graphql = yaml.safe_load(PRODUCTION.read_text())["graphql"] | {"persisted_queries_file": str(PERSISTED)}
+    with serve_web(web_settings(standins, graphql=graphql)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def graphiql_cache(development: ServedUrl, request: pytest.FixtureRequest) -> Path:
+    """The pinned packages the development GraphiQL page names, unpacked once."""
+    page = httpx.get(f"{development}/graphql", headers={"Accept": "text/html"}, timeout=10).raise_for_status()
+    assets = pinned_assets(page.text)
+    assert {package for package, _, _ in assets} >= {"react", "react-dom", "graphiql"}
+    cache = Path(request.config.cache.mkdir("graphiql-assets"))
+    unpack_packages(assets, cache)
+    return cache
+
+
+def test_graphiql_loads_and_runs_a_query_with_the_development_config(
+    browser: Browser, contexts: list[BrowserContext], development: ServedUrl, graphiql_cache: Path
+) -> None:
+    context = new_context(browser, contexts)
+    serve_from(context, graphiql_cache)
+    page = context.new_page()
+    failures: list[str] = []
+    page.on("pageerror", lambda error: failures.append(str(error)))
+    page.goto(f"{development}/graphql?{urlencode({'q': QUERY}, quote_via=quote)}")  # the page decodes no "+"
+    run = page.locator(".graphiql-execute-button")
+    expect(run).to_be_visible()
+    expect(page.locator(".graphiql-query-editor")).to_contain_text("product")
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and "product(id" in (r.request.post_data or "")
+    ) as answered:
+        run.click()
+    assert answered.value.status == 200
+    expect(page.locator(".graphiql-response")).to_contain_text('"name": "Aero Saddle"')
+    assert failures == []
+    save_screenshot(page.screenshot(), "graphiql.png")
+
+
+def test_the_production_config_serves_no_graphiql(
+    browser: Browser, contexts: list[BrowserContext], production: ServedUrl
+) -> None:
+    page = new_context(browser, contexts).new_page()
+    answer = page.goto(f"{production}/graphql")
+    assert answer is not None
+    assert answer.status == 400 and answer.headers["content-type"].startswith("application/json")
+    assert answer.json() == {
+        "errors": [{"message": "the request has no 'query'", "extensions": {"code": "BAD_REQUEST"}}]
+    }
+    assert page.locator(".graphiql-container, #graphiql, script").count() == 0
