@@ -7,6 +7,8 @@
     bff standins                      serve every upstream stand-in, both regions
     bff config check F [--process P]  validate a config file without starting anything
     bff upstreams                     list registered upstreams and their operations
+    bff rollout mobile --stable-config A --canary-config B [--steps ...] [--load-users N]
+                                      a cohort canary through a local HAProxy
     bff openapi mobile                print a process's OpenAPI document
     bff pii report                    every PII field: source, storage, where it is shown
     bff pii scan --redis URL --log F  personal data in clear in Redis and logs (exit 1 if any)
@@ -77,19 +79,30 @@ def _parser() -> argparse.ArgumentParser:
 
     rollout = commands.add_parser(
         "rollout",
-        help="canary a new config/version against the current one behind a local HAProxy; exit 0 if promoted",
+        help="canary a new config/version against the current one by client cohort, behind a local HAProxy; "
+        "exit 0 promoted, 3 rolled back, 4 held, 5 refused by the contract check",
     )
     rollout.add_argument("process", choices=processes)
     rollout.add_argument("--stable-config", type=Path, required=True, help="config of the version running now")
     rollout.add_argument("--canary-config", type=Path, required=True, help="config of the version to roll out")
+    rollout.add_argument("--stable-version", help="name of the running version (default: its config's file name)")
+    rollout.add_argument("--canary-version", help="name of the new version (default: its config's file name)")
     rollout.add_argument("--port", type=int, default=8000, help="public port of the gateway")
-    rollout.add_argument("--steps", default="5,25,50,100", help="canary weights in percent")
-    rollout.add_argument("--step-seconds", type=float, default=10.0)
-    rollout.add_argument("--min-requests", type=int, default=50, help="fewer in a step is inconclusive")
+    rollout.add_argument("--policy", type=Path, help="a YAML rollout policy (keys of shared/cohorts.py RolloutPolicy)")
     rollout.add_argument(
-        "--load",
-        default="",
-        help="comma-separated paths to load through the gateway while it runs (else bring your own)",
+        "--steps",
+        help="cohort steps, e.g. 'android >=4.2: 5; mobile: 25; all: 50; all: 100' (or '5,25,50,100' for all)",
+    )
+    rollout.add_argument("--poll-seconds", type=float, help="how often /metrics is read during a step")
+    rollout.add_argument("--min-requests", type=int, help="canary requests of a step's cohort needed for a verdict")
+    rollout.add_argument("--max-wait-seconds", type=float, help="a step below its floor this long: --on-no-data")
+    rollout.add_argument("--on-no-data", choices=["abort", "hold"], help="what a step without enough traffic gets")
+    rollout.add_argument("--salt", help="salt of the user buckets (default: random per rollout)")
+    rollout.add_argument(
+        "--load-users",
+        type=int,
+        default=0,
+        help="synthetic app users (mixed platforms and versions) calling through the gateway meanwhile",
     )
     rollout.set_defaults(run=_rollout)
 
@@ -193,19 +206,43 @@ def _upstreams(args: argparse.Namespace) -> int:
 
 
 def _rollout(args: argparse.Namespace) -> int:
+    import yaml
+    from pydantic import ValidationError
+
+    from shared.cohorts import RolloutPolicy, parse_steps
     from shared.rollout import run_rollout_harness
 
-    steps = [int(step) for step in args.steps.split(",") if step]
-    load = [path for path in args.load.split(",") if path]
+    data: dict[str, object] = {}
+    if args.policy is not None:
+        data = yaml.safe_load(args.policy.read_text()) or {}
+    overrides = {
+        "poll_seconds": args.poll_seconds,
+        "min_requests": args.min_requests,
+        "max_wait_seconds": args.max_wait_seconds,
+        "on_no_data": args.on_no_data,
+    }
+    data |= {key: value for key, value in overrides.items() if value is not None}
+    try:
+        if args.steps:
+            data["steps"] = parse_steps(args.steps)
+        policy = RolloutPolicy.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        print(f"bff rollout: invalid policy: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    stable_version = args.stable_version or args.stable_config.stem
+    canary_version = args.canary_version or args.canary_config.stem
+    if canary_version == stable_version:
+        canary_version += "-canary"
     return run_rollout_harness(
         args.process,
         args.stable_config,
         args.canary_config,
         args.port,
-        steps,
-        args.step_seconds,
-        args.min_requests,
-        load,
+        policy,
+        load_users=args.load_users,
+        stable_version=stable_version,
+        canary_version=canary_version,
+        salt=args.salt,
     )
 
 

@@ -1,22 +1,29 @@
-"""Canary rollouts through the local gateway, gated on measured error rate and p99.
+"""Cohort canary rollouts through the local gateway (shared/gateway.py), judged per cohort.
 
-At each step the canary gets a share of new requests (5 → 25 → 50 → 100 by default).
-After ``step_seconds`` both instances' /metrics are scraped and compared over the step:
+``run_rollout`` takes a ``RolloutPolicy`` (shared/cohorts.py) and two running instances:
 
-* *fail* if the canary's 5xx rate exceeds the stable's by more than
-  ``max_error_rate_increase``, or its p99 exceeds ``max_p99_ratio`` × the stable's (when
-  either is above ``p99_floor``) — the rollout is rolled back at once;
-* *inconclusive* if the canary served fewer than ``min_requests`` in the step — the step
-  is extended (up to ``max_extensions`` times), never passed or failed on no data;
-* *pass* otherwise — on to the next step. Passing 100 promotes the canary.
+1. **Contract first**: the canary's OpenAPI document is diffed against stable's
+   (shared/openapi_diff.py); a breaking change under a supported API version
+   (``/v1``) refuses the rollout before any user reaches the canary.
+2. **Steps**: each step gives its cohort's users ``weight`` % on the canary, sticky per
+   user (a user's bucket decides, so users only move stable → canary), and reads both
+   instances' /metrics every ``poll_seconds``: the verdict of shared/canary_analysis.py
+   (*fail* at once, *pass* once the cohort has its floor of requests, *wait* below it).
+   A step still waiting after ``max_wait_seconds`` is aborted or held, by the policy's
+   ``on_no_data``: never passed on no data.
+3. **Rollback** (a fail, or no data with ``abort``): one runtime-API command moves every
+   user back to stable, then the canary stops. **Promotion** (after ``all: 100%``): the
+   stable slot's process is replaced by the new version, traffic returns to that slot, the
+   canary retires.
 
-Weights change through HAProxy's runtime API, so no connection is dropped.
+Every routing change goes through HAProxy's runtime API: no reload, no dropped connection.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,91 +32,17 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from prometheus_client.parser import text_string_to_metric_families
+import orjson
 
+from shared.canary_analysis import Sample, Verdict, judge_step, scrape
+from shared.cohorts import CohortStep, RolloutPolicy
 from shared.gateway import Gateway, Route
+from shared.openapi_diff import breaking_changes
 
 log = logging.getLogger("bff.rollout")
-Decision = Literal["pass", "fail", "inconclusive"]
-
-
-@dataclass(frozen=True, slots=True)
-class RolloutPolicy:
-    steps: Sequence[int] = (5, 25, 50, 100)
-    step_seconds: float = 10.0
-    min_requests: int = 50
-    max_error_rate_increase: float = 0.01
-    max_p99_ratio: float = 1.5
-    p99_floor: float = 0.05
-    max_extensions: int = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """Cumulative request counts and latency buckets of one instance at one moment."""
-
-    requests: float
-    errors: float
-    buckets: dict[float, float]
-
-    def since(self, earlier: Sample) -> Sample:
-        return Sample(
-            self.requests - earlier.requests,
-            self.errors - earlier.errors,
-            {le: count - earlier.buckets.get(le, 0.0) for le, count in self.buckets.items()},
-        )
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
-
-    @property
-    def p99(self) -> float:
-        """The upper bound of the bucket holding the 99th percentile (inf if beyond all)."""
-        total = self.buckets.get(float("inf"), 0.0)
-        if total <= 0:
-            return 0.0
-        for le in sorted(self.buckets):
-            if self.buckets[le] >= 0.99 * total:
-                return le
-        return float("inf")
-
-
-def parse_metrics(text: str) -> Sample:
-    """Request totals and duration buckets from /metrics (probes and /metrics excluded)."""
-    requests = errors = 0.0
-    buckets: dict[float, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            route = sample.labels.get("route", "")
-            if route in ("/livez", "/readyz", "/metrics"):
-                continue
-            if sample.name == "bff_http_requests_total":
-                requests += sample.value
-                if sample.labels.get("status", "").startswith("5"):
-                    errors += sample.value
-            elif sample.name == "bff_http_request_duration_seconds_bucket":
-                le = float(sample.labels["le"])
-                buckets[le] = buckets.get(le, 0.0) + sample.value
-    return Sample(requests, errors, buckets)
-
-
-def scrape(port: int) -> Sample:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return parse_metrics(response.read().decode())
-
-
-def judge(canary: Sample, stable: Sample, policy: RolloutPolicy) -> tuple[Decision, str]:
-    if canary.requests < policy.min_requests:
-        return "inconclusive", f"canary served {canary.requests:.0f} < {policy.min_requests} requests"
-    if canary.error_rate > stable.error_rate + policy.max_error_rate_increase:
-        return "fail", f"canary 5xx rate {canary.error_rate:.2%} vs stable {stable.error_rate:.2%}"
-    worst = max(canary.p99, stable.p99)
-    if worst > policy.p99_floor and stable.p99 > 0 and canary.p99 > policy.max_p99_ratio * stable.p99:
-        return "fail", f"canary p99 {canary.p99:.3f}s vs stable {stable.p99:.3f}s"
-    return "pass", f"canary 5xx {canary.error_rate:.2%}, p99 {canary.p99:.3f}s over {canary.requests:.0f} requests"
+Outcome = Literal["promoted", "rolled back", "held", "refused"]
 
 
 @dataclass(slots=True)
@@ -122,6 +55,8 @@ class Instance:
     track: str
     #: The gateway server slot this instance fills: ``stable`` or ``canary``.
     slot: str = "stable"
+    #: The version it runs, as answers name it in ``X-Served-By-Version``.
+    version: str = "stable"
     env: dict[str, str] = field(default_factory=dict)
     child: subprocess.Popen[bytes] | None = None
 
@@ -164,10 +99,39 @@ class Instance:
             return self.child.wait()
 
 
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    number: int
+    step: CohortStep
+    decision: Literal["pass", "fail", "no data"]
+    reason: str
+    canary: Sample
+    stable: Sample
+
+
 @dataclass(slots=True)
 class RolloutResult:
-    promoted: bool
-    steps: list[tuple[int, Decision, str]]
+    outcome: Outcome
+    steps: list[StepResult] = field(default_factory=list)
+    #: Breaking changes found by the contract check (``refused``).
+    contract_problems: list[str] = field(default_factory=list)
+
+    @property
+    def promoted(self) -> bool:
+        return self.outcome == "promoted"
+
+
+def openapi_document(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{host}:{port}/openapi.json", timeout=5) as response:
+        document: dict[str, Any] = orjson.loads(response.read())
+    return document
+
+
+def contract_problems(stable: dict[str, Any], canary: dict[str, Any], prefixes: Sequence[str]) -> list[str]:
+    """Breaking changes from ``stable``'s document to ``canary``'s, under the supported
+    API versions ``prefixes`` only (a path of a retired version may go)."""
+    supported = {path: ops for path, ops in stable.get("paths", {}).items() if path.startswith(tuple(prefixes))}
+    return breaking_changes({**stable, "paths": supported}, canary)
 
 
 def run_rollout(
@@ -177,54 +141,98 @@ def run_rollout(
     canary: Instance,
     policy: RolloutPolicy,
     *,
+    salt: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     report: Callable[[str], None] = print,
 ) -> RolloutResult:
-    """Shift traffic to ``canary`` step by step; promote it into the stable slot or roll back.
-
-    ``canary`` must already run in the gateway's canary slot and ``stable`` in the stable one.
-    """
-    steps: list[tuple[int, Decision, str]] = []
-    for percent in policy.steps:
-        gateway.set_weights(route, percent)
-        decision: Decision = "inconclusive"
-        reason = ""
+    """Roll ``canary`` out step by step; promote it into the stable slot, roll it back, or
+    hold. ``canary`` must already run in the gateway's canary slot and ``stable`` in the
+    stable one, and the route must declare the policy's cohorts (``Route.cohorts``)."""
+    declared = gateway.routes[route].cohorts
+    if declared != tuple(step.cohort for step in policy.steps):
+        raise ValueError(f"route {route} routes cohorts {[str(c) for c in declared]}, not the policy's steps")
+    gateway.set_version(route, stable.slot, stable.version)
+    gateway.set_version(route, canary.slot, canary.version)
+    problems = contract_problems(
+        openapi_document(stable.port), openapi_document(canary.port), policy.supported_api_prefixes
+    )
+    if problems:
+        report(f"contract: {len(problems)} breaking change(s) in the canary's OpenAPI document; no traffic sent")
+        for problem in problems:
+            report(f"  {problem}")
+        canary.stop()
+        return RolloutResult("refused", contract_problems=problems)
+    report("contract: the canary's OpenAPI document is compatible with stable's")
+    gateway.set_salt(route, salt or secrets.token_hex(4))
+    for number in range(1, len(policy.steps) + 1):
+        gateway.set_cohort_weight(route, number, 0)
+    gateway.set_cohort_routing(route, True)
+    result = RolloutResult("promoted")
+    start = (scrape(canary.port), scrape(stable.port))
+    total = len(policy.steps)
+    for number, step in enumerate(policy.steps, start=1):
+        gateway.set_cohort_weight(route, number, step.weight)
         before = (scrape(canary.port), scrape(stable.port))
-        for _ in range(policy.max_extensions + 1):
-            sleep(policy.step_seconds)
-            after = (scrape(canary.port), scrape(stable.port))
-            decision, reason = judge(after[0].since(before[0]), after[1].since(before[1]), policy)
-            if decision != "inconclusive" or percent == 100:
+        began = clock()
+        while True:
+            sleep(policy.poll_seconds)
+            canary_now, stable_now = scrape(canary.port), scrape(stable.port)
+            verdict = judge_step(
+                step, policy, canary_now.since(before[0]), stable_now.since(before[1]), stable_now.since(start[1])
+            )
+            waited = clock() - began
+            if verdict.decision != "wait":
                 break
-            report(f"step {percent}%: inconclusive ({reason}); extending")
-        if decision == "inconclusive" and percent == 100:
-            after_stable = scrape(stable.port).since(before[1])
-            if after_stable.requests == 0:  # at 100 % stable sees nothing: judge the canary alone
-                decision, reason = judge(scrape(canary.port).since(before[0]), after_stable, policy)
-        steps.append((percent, decision, reason))
-        report(f"step {percent}%: {decision} ({reason})")
-        if decision != "pass":
-            gateway.set_weights(route, 0)
-            canary.stop()
-            report("rolled back: all traffic on stable")
-            return RolloutResult(False, steps)
-    _promote(gateway, route, stable, canary)
-    report("promoted: the new version now runs in the stable slot")
-    return RolloutResult(True, steps)
+            if waited >= policy.max_wait_seconds:
+                break
+            bound = f"{waited:.0f}s of {policy.max_wait_seconds:.0f}s"
+            report(f"step {number}/{total} {step!s:<22} waiting: {verdict.reason} ({bound})")
+        decision: Literal["pass", "fail", "no data"] = "no data" if verdict.decision == "wait" else verdict.decision
+        result.steps.append(StepResult(number, step, decision, verdict.reason, verdict.canary, verdict.stable))
+        report(_step_line(number, total, step, decision, verdict))
+        if decision == "pass":
+            continue
+        if decision == "no data" and policy.on_no_data == "hold":
+            report(f"held at step {number}: its cohort gave no verdict; a person decides (promote or abort)")
+            result.outcome = "held"
+            return result
+        _roll_back(gateway, route, policy, canary)
+        report("rolled back: every user on stable")
+        result.outcome = "rolled back"
+        return result
+    _promote(gateway, route, policy, stable, canary)
+    report(f"promoted: {canary.version} now runs in the stable slot")
+    return result
 
 
-def _promote(gateway: Gateway, route: str, stable: Instance, canary: Instance) -> None:
-    # The canary carries all traffic; replace the stable slot's process with the new
-    # version, move traffic back to the stable slot, then retire the canary.
+def _step_line(number: int, total: int, step: CohortStep, decision: str, verdict: Verdict) -> str:
+    return (
+        f"step {number}/{total} {step!s:<22} canary {verdict.canary.describe():<32} "
+        f"stable {verdict.stable.describe():<32} -> {decision.upper()} ({verdict.reason})"
+    )
+
+
+def _roll_back(gateway: Gateway, route: str, policy: RolloutPolicy, canary: Instance) -> None:
+    gateway.set_cohort_routing(route, False)  # everyone, at once
+    for number in range(1, len(policy.steps) + 1):
+        gateway.set_cohort_weight(route, number, 0)
+    canary.stop()
+
+
+def _promote(gateway: Gateway, route: str, policy: RolloutPolicy, stable: Instance, canary: Instance) -> None:
+    # Every user is on the canary (the last step is `all: 100%`). Replace the stable slot's
+    # process with the new version, move everyone back to that slot, retire the canary.
     old_exit = stable.stop()
     if old_exit != 0:
         log.warning("old stable exited with %s", old_exit)
     stable.config = canary.config
     stable.env = dict(canary.env)
+    stable.version = canary.version
+    gateway.set_version(route, stable.slot, stable.version)
     stable.start()
     wait_up(gateway, route, stable.slot)
-    gateway.set_weights(route, 0)
-    canary.stop()
+    _roll_back(gateway, route, policy, canary)
 
 
 def wait_up(gateway: Gateway, route: str, slot: str, timeout: float = 15.0) -> None:
@@ -251,72 +259,78 @@ def run_rollout_harness(
     stable_config: Path,
     canary_config: Path,
     public_port: int,
-    steps: Sequence[int],
-    step_seconds: float,
-    min_requests: int,
-    load_paths: Sequence[str],
+    policy: RolloutPolicy,
+    *,
+    load_users: int = 0,
+    stable_version: str = "stable",
+    canary_version: str = "canary",
+    salt: str | None = None,
 ) -> int:
     """``bff rollout``: gateway + stable + canary on loopback, the rollout, then teardown.
 
-    Exit 0 when the canary was promoted, 3 when it was rolled back."""
+    With ``load_users``, that many synthetic app users (shared/rollout_load.py) call
+    through the gateway meanwhile. Exit 0 promoted, 3 rolled back, 4 held, 5 refused."""
     import socket
-    import threading
+
+    from shared.rollout_load import AppUserLoad, app_users
 
     ports = []
     for _ in range(2):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             ports.append(int(sock.getsockname()[1]))
-    gateway = Gateway([Route(process, public_port, ports[0], ports[1])])
-    stable = Instance(process, ports[0], stable_config, "stable", slot="stable")
-    canary = Instance(process, ports[1], canary_config, "canary", slot="canary")
-    stop = threading.Event()
-
-    def load() -> None:
-        i = 0
-        while not stop.is_set():
-            path = load_paths[i % len(load_paths)]
-            i += 1
-            try:
-                url = gateway.url(process) + path
-                request = urllib.request.Request(url, headers={"X-User-Id": str(1 + i % 1000)})  # noqa: S310
-                with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback only
-                    pass
-            except OSError:
-                pass
-
-    workers = [threading.Thread(target=load, daemon=True) for _ in range(4 if load_paths else 0)]
+    cohorts = tuple(step.cohort for step in policy.steps)
+    gateway = Gateway([Route(process, public_port, ports[0], ports[1], cohorts=cohorts)])
+    stable = Instance(process, ports[0], stable_config, "stable", slot="stable", version=stable_version)
+    canary = Instance(process, ports[1], canary_config, "canary", slot="canary", version=canary_version)
+    load = AppUserLoad(gateway.url(process), app_users(load_users)) if load_users else None
     try:
         gateway.start()
         stable.start()
         wait_up(gateway, process, "stable")
         canary.start()
         wait_up(gateway, process, "canary")
-        print(f"gateway http://127.0.0.1:{public_port} → stable :{ports[0]}, canary :{ports[1]}", flush=True)
-        for worker in workers:
-            worker.start()
-        policy = RolloutPolicy(steps=steps, step_seconds=step_seconds, min_requests=min_requests)
-        result = run_rollout(gateway, process, stable, canary, policy, report=lambda line: print(line, flush=True))
-        return 0 if result.promoted else 3
+        print(
+            f"gateway http://127.0.0.1:{public_port} -> stable {stable_version} :{ports[0]}, "
+            f"canary {canary_version} :{ports[1]}",
+            flush=True,
+        )
+        if load is not None:
+            load.__enter__()
+        result = run_rollout(
+            gateway, process, stable, canary, policy, salt=salt, report=lambda line: print(line, flush=True)
+        )
+        if load is not None:
+            load.__exit__(None, None, None)
+            back = [user for user, seen in load.versions_by_user().items() if _went_back(seen, canary_version)]
+            print(
+                f"load: {len(load.answers)} answers, {len(load.failures())} failed, "
+                f"{len(back)} users went canary -> stable outside a rollback",
+                flush=True,
+            )
+        return {"promoted": 0, "rolled back": 3, "held": 4, "refused": 5}[result.outcome]
     finally:
-        stop.set()
-        for worker in workers:
-            worker.join(10)
+        if load is not None:
+            load.__exit__(None, None, None)
         canary.stop()
         stable.stop()
         gateway.stop()
 
 
+def _went_back(versions: Sequence[str], canary_version: str) -> bool:
+    """Whether a user served by ``canary_version`` was later served by another version."""
+    return canary_version in versions and any(v != canary_version for v in versions[versions.index(canary_version) :])
+
+
 __all__ = [
     "Instance",
-    "RolloutPolicy",
+    "Outcome",
     "RolloutResult",
-    "Sample",
-    "judge",
-    "parse_metrics",
+    "StepResult",
+    "contract_problems",
+    "openapi_document",
     "rolling_restart",
     "run_rollout",
     "run_rollout_harness",
-    "scrape",
     "wait_up",
 ]

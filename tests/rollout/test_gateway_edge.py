@@ -12,7 +12,7 @@ import pytest
 
 from bff_mobile.settings import MobileSettings
 from shared.gateway import Gateway, Route
-from tests.rollout.test_gateway_rollout import free_ports
+from tests.rollout.support import free_ports
 from tests.support import Standins, mobile_config, serve_mobile
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed (.ci/run installs it)")
