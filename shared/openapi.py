@@ -39,6 +39,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from shared.client_identity import openapi_parameters
 from shared.endpoints import Endpoint, Param
 from shared.identity import USER_ID_MAX
 from shared.problems import PROBLEM_MEDIA_TYPE
@@ -264,7 +265,8 @@ def _operation(endpoint: Endpoint, enforcement: Enforcement) -> dict[str, Any]:
         "operationId": endpoint.operation_id,
         "summary": endpoint.summary,
         "tags": list(endpoint.tags),
-        "parameters": [_parameter(p) for p in endpoint.params],
+        # Every operation also takes the app's identity headers (optional, never refused).
+        "parameters": [*(_parameter(p) for p in endpoint.params), *openapi_parameters()],
         "responses": responses,
     }
     if endpoint.body is not None:
