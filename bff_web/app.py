@@ -21,6 +21,7 @@ from bff_web.settings import WebSettings
 from shared import Enforcement, ProcessSpec, build_openapi
 from shared.auth.middleware import SessionCookies
 from shared.auth.sessions import SessionStore
+from shared.process import BrowserClient
 from upstreams.assembly import assemble_app
 from upstreams.registry import registered_upstreams
 
@@ -106,4 +107,6 @@ PROCESS = ProcessSpec(
     default_config=DEFAULT_CONFIG,
     openapi=openapi,
     pii_exposures=exposures,
+    # The reference web client (docs/web-sessions.md); config.yaml lists its origin for CORS.
+    browser_client=BrowserClient(Path(__file__).with_name("reference_client"), port=8088),
 )

@@ -1,9 +1,10 @@
 """``bff stack``: the whole system on loopback, for a laptop or a test.
 
 Starts the upstream stand-ins (every upstream, both regions) in one child process and
-each BFF process in its own, waits until every one is ready, prints where they listen
-(public and admin listener) and a request to try, and on Ctrl-C (or SIGTERM) stops them
-all gracefully.
+each BFF process in its own, then each process's browser client (static files, on an
+origin of its own so CORS is real), waits until every one is ready, prints where they
+listen (public and admin listener, client page) and a request to try, and on Ctrl-C (or
+SIGTERM) stops them all gracefully.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 from types import FrameType
 
-from shared.process import ProcessSpec
+from shared.process import BrowserClient, ProcessSpec
 
 READY_TIMEOUT = 30.0
 
@@ -55,10 +56,21 @@ def run_stack(processes: Mapping[str, ProcessSpec]) -> int:
             admin_base = base if admin.port is None else _url(admin.host, admin.port)
             endpoints.append((name, base, admin_base))
 
+        clients = []
+        for name, spec in processes.items():
+            if spec.browser_client is not None:
+                client = _serve_files(spec.browser_client)
+                children.append((f"{name} client", client))
+                page = _url("127.0.0.1", spec.browser_client.port)
+                _wait_ready(f"{page}/", client)
+                clients.append((name, page))
+
         print("\nLocal stack is up (Ctrl-C stops it):")
         print(f"  stand-ins  {len(standin_urls)} servers on {standin_urls[0]} .. {standin_urls[-1]}")
         for name, base, admin_base in endpoints:
             print(f"  {name:<10} {base}   (OpenAPI: {base}/openapi.json; admin API: {admin_base}/admin)")
+        for name, page in clients:
+            print(f"  {name + ' client':<10} {page}/   (open it in a browser: sign in, dashboard, orders)")
         if endpoints:
             mint = "$(.venv/bin/bff-dev-token --user 7)"  # a shell substitution, printed for the reader
             print(f'\nTry:\n  curl -s -H "Authorization: Bearer {mint}" {endpoints[0][1]}/v1/home\n', flush=True)
@@ -86,6 +98,15 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
     # period (in-flight requests still finish) unless the environment asks for one.
     env = {"BFF_SERVER__DRAIN_SECONDS": "0", **os.environ}
     return subprocess.Popen([sys.executable, "-m", "shared.cli", *args], env=env)
+
+
+def _serve_files(client: BrowserClient) -> subprocess.Popen[bytes]:
+    # The standard library's file server is enough for a page of static files; its
+    # request log would drown the stack's own output.
+    command = [sys.executable, "-m", "http.server", str(client.port), "--bind", "127.0.0.1"]
+    return subprocess.Popen(
+        [*command, "--directory", str(client.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _wait_ready(url: str, child: subprocess.Popen[bytes]) -> None:

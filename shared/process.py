@@ -22,6 +22,16 @@ PROCESS_GROUP = "bff.processes"
 
 
 @dataclass(frozen=True, slots=True)
+class BrowserClient:
+    """A browser client of a process, as static files, that ``bff stack`` serves on an
+    origin of its own (``http://127.0.0.1:<port>``), so the browser applies CORS to it as
+    to any web app: the process's config lists that origin in ``server.cors_origins``."""
+
+    directory: Path
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessSpec:
     name: str
     description: str
@@ -34,6 +44,8 @@ class ProcessSpec:
     openapi: Callable[[], dict[str, Any]]
     #: Where this process shows personal data, for ``bff pii report``.
     pii_exposures: Callable[[], Sequence[Exposure]] = tuple
+    #: A reference browser client the local stack serves beside the process.
+    browser_client: BrowserClient | None = None
 
 
 def discover_processes() -> dict[str, ProcessSpec]:
@@ -47,4 +59,4 @@ def discover_processes() -> dict[str, ProcessSpec]:
     return dict(sorted(found.items()))
 
 
-__all__ = ["PROCESS_GROUP", "ProcessSpec", "discover_processes"]
+__all__ = ["PROCESS_GROUP", "BrowserClient", "ProcessSpec", "discover_processes"]

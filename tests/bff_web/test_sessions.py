@@ -243,14 +243,14 @@ async def test_login_refuses_to_return_anywhere_but_this_site(replicas: tuple[st
 async def test_login_may_return_to_a_listed_web_app_origin_only(upstreams: Standins, prefix: str) -> None:
     settings = _config(upstreams, prefix).model_copy(deep=True)
     settings = settings.model_copy(
-        update={"server": settings.server.model_copy(update={"cors_origins": ["http://127.0.0.1:8090"]})}
+        update={"server": settings.server.model_copy(update={"cors_origins": ["http://127.0.0.1:8088"]})}
     )
     with serve_web(settings) as url:
         async with httpx.AsyncClient(timeout=10) as browser:
-            listed = await browser.get(f"{url}/auth/login", params={"return_to": "http://127.0.0.1:8090/?api=x"})
+            listed = await browser.get(f"{url}/auth/login", params={"return_to": "http://127.0.0.1:8088/?api=x"})
             refused = [
                 await browser.get(f"{url}/auth/login", params={"return_to": target})
-                for target in ("http://127.0.0.1:8091/", "http://127.0.0.1:8090@evil.example/", "javascript:x")
+                for target in ("http://127.0.0.1:8089/", "http://127.0.0.1:8088@evil.example/", "javascript:x")
             ]
     assert listed.status_code == 302, listed.text
     assert [answer.status_code for answer in refused] == [400, 400, 400]
