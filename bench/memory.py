@@ -141,12 +141,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_SMALL_SCREEN_BYTES,
         help="cache.screen_bytes of the second process, where the screen cache exists (default 2 MiB)",
     )
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=["default", "small"],
+        default=["default", "small"],
+        help="which processes to load (default both; small alone needs --bytes-per-entry)",
+    )
+    parser.add_argument(
+        "--bytes-per-entry", type=float, help="an entry's cost, instead of the default process's measure"
+    )
     parser.add_argument("--connections", type=int, default=32, help="wrk -c (default 32)")
     parser.add_argument("--latency-ms", type=float, default=2, help="latency added by every stand-in (default 2)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "out" / "memory", help="logs and raw results")
     args = parser.parse_args(argv)
     if args.duration < 3 or args.small_bound < 1:
         parser.error("--duration must be at least 3 s and --small-bound at least 1")
+    if "default" not in args.phases and args.bytes_per_entry is None:
+        parser.error("without the default phase, give --bytes-per-entry (from an earlier run)")
     return args
 
 
@@ -163,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.small_screen_bytes if DEFAULT_SCREEN_BOUND is not None else None,
         ),
     ]
+    phases = [phase for phase in phases if phase.name in args.phases]
     load_cpu, target_cpu = "0", "1"
     standin_urls = sorted({url for spec in registered_upstreams() for url in spec.local_regions.values()})
     wrk = ensure_wrk()
@@ -305,11 +318,15 @@ def phase_line(phase: Phase) -> str:
 def render_report(args: argparse.Namespace, phases: Sequence[Phase]) -> tuple[str, bool]:
     """The table and verdicts; whether every phase passed."""
     facts = machine_facts()
-    default = phases[0]
-    held = default.end_entries or 0
-    # What the entries cost: the default process's growth, less the screens it held.
-    growth = default.end_rss - default.start_rss - (default.end.screen_bytes or 0)
-    per_entry = growth / held if held else float("nan")
+    default = next((phase for phase in phases if phase.name == "default"), None)
+    held = (default.end_entries or 0) if default is not None else 0
+    if args.bytes_per_entry is not None:
+        per_entry = args.bytes_per_entry
+    elif default is not None and held:
+        # What the entries cost: the default process's growth, less the screens it held.
+        per_entry = (default.end_rss - default.start_rss - (default.end.screen_bytes or 0)) / held
+    else:  # the admin API never said how many entries were held
+        per_entry = float("nan")
     lines = [
         f"command: {' '.join([Path(PYTHON).name, 'bench/memory.py', *(sys.argv[1:])])}",
         f"machine: {facts['nproc']} CPUs, {facts['cpu_model']}; Python {facts['python']}",
