@@ -61,6 +61,7 @@ def variants() -> dict[str, MobileSettings]:
     return {
         "reference": config(),
         "as-shipped": config(upstreams={}),
+        "no-screen-cache": config(upstreams={}, cache={"screen_bytes": 0}),
         "no-telemetry": config(telemetry={"enabled": False}),
         "no-call-logs": config(telemetry={"log_upstream_calls": False}),
         "sampled-all": config(telemetry={"sampling_ratio": 1.0}),

@@ -167,7 +167,13 @@ def build_app(
     ]
     if settings.telemetry.enabled:
         tracer = telemetry.provider.get_tracer("bff")
-        middleware.insert(2, Middleware(TelemetryMiddleware, metrics=telemetry.metrics, tracer=tracer))
+        traced = Middleware(
+            TelemetryMiddleware,
+            metrics=telemetry.metrics,
+            tracer=tracer,
+            sampling_ratio=settings.telemetry.sampling_ratio,
+        )
+        middleware.insert(2, traced)
     if settings.server.cors_origins:
         cors = Middleware(
             CORSMiddleware,

@@ -9,7 +9,6 @@ and from the total bucket. Refused requests get 429 problem+json with ``Retry-Af
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import math

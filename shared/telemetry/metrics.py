@@ -128,7 +128,15 @@ class _RuntimeCollector(Collector):
             "bff_cache_available", "1 while the cache store's breaker admits calls", labels=["backend"]
         )
         available.add_metric([cache.store.store.name], 0 if cache.store.breaker.state.value == "open" else 1)
-        yield from (requests, errors, available)
+        screens = cache.screens
+        screen_events = CounterMetricFamily(
+            "bff_screen_cache", "Whole screens: answered from the screen cache (hit), kept, dropped", labels=["event"]
+        )
+        for event, count in (("hit", screens.hits), ("kept", screens.kept), ("dropped", screens.dropped)):
+            screen_events.add_metric([event], count)
+        screen_bytes = GaugeMetricFamily("bff_screen_cache_bytes", "Bytes of screens the screen cache holds")
+        screen_bytes.add_metric([], screens.bytes)
+        yield from (requests, errors, available, screen_events, screen_bytes)
 
 
 __all__ = ["BREAKER_STATES", "LATENCY_BUCKETS", "Metrics"]

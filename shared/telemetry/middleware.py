@@ -15,6 +15,7 @@ from shared.telemetry.logs import HotLog, json_members
 from shared.telemetry.metrics import Metrics
 from shared.telemetry.request_trace import bind_request_trace, unbind_request_trace
 from shared.telemetry.tallies import HistogramChild
+from shared.telemetry.tracing import RootSpans
 from shared.types import ASGIApp, Message, Receive, Scope, Send
 
 log = HotLog("bff.request")
@@ -23,10 +24,11 @@ QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 
 
 class TelemetryMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, tracer: Tracer) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, tracer: Tracer, sampling_ratio: float = 1.0) -> None:
         self.app = app
         self.metrics = metrics
         self.tracer = tracer
+        self.roots = RootSpans(tracer, sampling_ratio)
         self.process = metrics.process
         self.in_flight = metrics.in_flight
         self.cohorts = metrics.cohorts
@@ -69,8 +71,12 @@ class TelemetryMiddleware:
                     carrier[k.decode("latin-1")] = v.decode("latin-1")
             if platform is not None or version is not None:
                 cohort = self.cohorts.label(platform, version)
-            parent = propagate.extract(carrier) if carrier else Context()  # most requests start a trace
-            span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+            if carrier:
+                parent = propagate.extract(carrier)
+                span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+            else:  # most requests start a trace
+                parent = Context()
+                span = self.roots.start(method)
             token = context.attach(trace.set_span_in_context(span, parent))
             bound = bind_request_trace(span.get_span_context())
         try:

@@ -100,6 +100,8 @@ FAMILIES = [
     "bff_cache_requests_total",
     "bff_cache_errors_total",
     "bff_cache_available",
+    "bff_screen_cache_total",
+    "bff_screen_cache_bytes",
 ]
 
 
@@ -122,6 +124,7 @@ async def test_metrics_expose_every_family_with_labels_after_traffic(mobile: htt
     assert any('route="/v1/home"' in line and 'status="200"' in line for line in found["bff_http_requests_total"])
     assert any('upstream="catalog"' in s and 'outcome="success"' in s for s in found["bff_upstream_calls_total"])
     assert any('result="hit"' in line for line in found["bff_cache_requests_total"])
+    assert any('event="hit"' in line and not line.endswith(" 0.0") for line in found["bff_screen_cache_total"])
     assert any('track="stable"' in line for line in found["bff_build_info"])
 
 
