@@ -269,16 +269,16 @@ def render_report(args: argparse.Namespace, maxima: dict[str, Run], open_runs: S
     lines += [
         "",
         "| share of max | target | rate req/s | sent req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms"
-        " | non-2xx | errors | target CPU ms/req | target CPU % | generator late p50/p99 ms | generator CPU %"
-        " | rest CPU % | kept schedule |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        " | non-2xx | errors | upstream calls/req | target CPU ms/req | target CPU % | generator late p50/p99 ms"
+        " | generator CPU % | rest CPU % | kept schedule |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for measured in open_runs:
         load, run = measured.load, measured.run
         lines.append(
             f"| {100 * measured.share:.0f} % | {run.target} | {load.rate:,.1f} | {load.achieved_rate:,.1f}"
             f" | {load.p50_ms:.2f} | {load.p90_ms:.2f} | {load.p99_ms:.2f} | {load.p999_ms:.2f} | {load.max_ms:.2f}"
-            f" | {load.non2xx} | {load.socket_errors + load.timeouts}"
+            f" | {load.non2xx} | {load.socket_errors + load.timeouts} | {run.calls_per_request:.2f}"
             f" | {1000 * run.target_cpu_s / max(load.answered, 1):.3f} | {run.share(run.target_cpu_s):.0f}"
             f" | {load.lateness_p50_ms:.2f}/{load.lateness_p99_ms:.2f} | {run.share(run.wrk_cpu_s):.0f}"
             f" | {run.share(run.rest_cpu_s):.0f}{' (disturbed)' if run.disturbed else ''}"
