@@ -9,6 +9,7 @@
     bff upstreams                     list registered upstreams and their operations
     bff rollout mobile --stable-config A --canary-config B [--steps ...] [--load-users N]
                                       a cohort canary through a local HAProxy
+    bff canary-steps POLICY --process P   the policy's Argo Rollouts steps (deploy/k8s)
     bff openapi mobile                print a process's OpenAPI document
     bff pii report                    every PII field: source, storage, where it is shown
     bff pii scan --redis URL --log F  personal data in clear in Redis and logs (exit 1 if any)
@@ -105,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
         help="synthetic app users (mixed platforms and versions) calling through the gateway meanwhile",
     )
     rollout.set_defaults(run=_rollout)
+
+    steps = commands.add_parser(
+        "canary-steps", help="print the Argo Rollouts canary steps of a rollout policy file (deploy/k8s/*/rollout.yaml)"
+    )
+    steps.add_argument("policy", type=Path, help="a YAML rollout policy, e.g. deploy/k8s/mobile/rollout-policy.yaml")
+    steps.add_argument("--process", choices=processes, required=True)
+    steps.add_argument("--max-p99-seconds", default="0.5", help="the analysis' p99 bound")
+    steps.set_defaults(run=_canary_steps)
 
     pii = commands.add_parser("pii", help="personal data tools")
     pii_commands = pii.add_subparsers(required=True, metavar="ACTION")
@@ -244,6 +253,22 @@ def _rollout(args: argparse.Namespace) -> int:
         canary_version=canary_version,
         salt=args.salt,
     )
+
+
+def _canary_steps(args: argparse.Namespace) -> int:
+    import yaml
+
+    from shared.cohorts import RolloutPolicy
+    from shared.rollout_manifests import argo_steps, managed_routes
+
+    try:
+        policy = RolloutPolicy.model_validate(yaml.safe_load(args.policy.read_text()) or {})
+        steps = argo_steps(policy, args.process, args.max_p99_seconds)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        print(f"bff canary-steps: {args.policy}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    sys.stdout.write(yaml.safe_dump({"managedRoutes": managed_routes(policy), "steps": steps}, sort_keys=False))
+    return 0
 
 
 def _pii_report(args: argparse.Namespace) -> int:

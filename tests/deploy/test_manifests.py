@@ -7,13 +7,18 @@ Run them all with ``scripts/validate-deploy.sh``; see tests/deploy/tools.py for 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from shared.cohorts import RolloutPolicy
 from shared.process import discover_processes
+from shared.rollout_manifests import argo_steps, managed_routes, platform_regex, version_regex
 from tests.deploy.tools import (
     CUSTOM_GROUPS,
     DOCKERFILE,
@@ -273,37 +278,99 @@ def test_httproute_weights_sum_to_100_stable_first(process: str, region: str) ->
     assert not {"/admin", "/metrics", "/readyz", "/livez"} & paths, "only client paths go through the gateway"
 
 
+def rollout_policy(process: str) -> RolloutPolicy:
+    return RolloutPolicy.model_validate(yaml.safe_load((K8S / process / "rollout-policy.yaml").read_text()))
+
+
 @overlays
-def test_rollout_steps_5_25_50_100_with_analysis_after_each_partial_weight(process: str, region: str) -> None:
+def test_rollout_steps_are_the_cohort_policy_rendered_with_analysis_after_each_partial_step(
+    process: str, region: str
+) -> None:
     objects = render(process, region)
-    steps = one(objects, "Rollout")["spec"]["strategy"]["canary"]["steps"]
-    assert [next(iter(step)) for step in steps] == ["setWeight", "analysis"] * 3 + ["setWeight"]
-    assert [step["setWeight"] for step in steps if "setWeight" in step] == [5, 25, 50, 100]
+    canary = one(objects, "Rollout")["spec"]["strategy"]["canary"]
+    steps = canary["steps"]
+    policy = rollout_policy(process)
+    max_p99 = {"mobile": "0.5", "web": "0.75"}[process]
+    assert steps == argo_steps(policy, process, max_p99), f"re-render: bff canary-steps ... --process {process}"
+    assert canary["trafficRouting"].get("managedRoutes", []) == managed_routes(policy)
+    actions = [next(iter(step)) for step in steps]
+    assert actions[-1] == "setWeight" and steps[-1]["setWeight"] == 100
+    assert actions[1::2] == ["analysis"] * (len(policy.steps) - 1), "an analysis after every partial step"
     template = one(objects, "AnalysisTemplate")
     required = {a["name"] for a in template["spec"]["args"] if "value" not in a}
-    for step in (s["analysis"] for s in steps if "analysis" in s):
-        assert [t["templateName"] for t in step["templates"]] == [template["metadata"]["name"]]
-        given = {a["name"]: a for a in step["args"]}
+    for step, analysis in zip(policy.steps, (s["analysis"] for s in steps if "analysis" in s), strict=False):
+        assert [t["templateName"] for t in analysis["templates"]] == [template["metadata"]["name"]]
+        given = {a["name"]: a for a in analysis["args"]}
         assert required <= set(given), f"missing analysis args {required - set(given)}"
         assert given["process"]["value"] == f"bff_{process}"  # the metrics label
         assert given["canary-hash"]["valueFrom"] == {"podTemplateHashValue": "Latest"}
+        assert given["stable-hash"]["valueFrom"] == {"podTemplateHashValue": "Stable"}
+        assert (given["platforms"]["value"], given["versions"]["value"]) == (
+            platform_regex(step.cohort),
+            version_regex(step.cohort),
+        ), f"step `{step}` is judged for its own cohort"
+
+
+def test_the_mobile_canary_starts_with_a_cohort_routed_by_the_client_headers() -> None:
+    steps = one(render("mobile", "eu-west-1"), "Rollout")["spec"]["strategy"]["canary"]["steps"]
+    route = steps[0]["setHeaderRoute"]
+    headers = {m["headerName"]: m["headerValue"] for m in route["match"]}
+    assert headers["X-Client-Platform"] == {"exact": "android"}
+    version = re.compile(headers["X-App-Version"]["regex"])
+    assert [bool(version.search(v)) for v in ["4.3.0", "4.10.2-beta.1", "5.0", "4.2.9", "3.9.0", "4.x"]] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_a_cohort_step_with_a_weight_inside_it_is_refused_for_argo_rollouts() -> None:
+    policy = RolloutPolicy.model_validate({"steps": ["android >=4.2: 5%", "all: 100%"]})
+    with pytest.raises(ValueError, match="cannot weight inside a header route"):
+        argo_steps(policy, "mobile", "0.5")
 
 
 def test_analysis_is_inconclusive_below_the_request_floor() -> None:
     template = one(render(*OVERLAYS[0]), "AnalysisTemplate")
     metrics = {m["name"]: m for m in template["spec"]["metrics"]}
-    assert set(metrics) == {"error-ratio", "p99-latency"}
+    assert set(metrics) == {"error-ratio", "error-increase-vs-stable", "p99-latency"}
     assert "bff_http_request_duration_seconds_bucket" in metrics["p99-latency"]["provider"]["prometheus"]["query"]
     for metric in metrics.values():
         query = metric["provider"]["prometheus"]["query"]
         assert "bff_http_requests_total" in query
         assert 'rollouts_pod_template_hash="{{args.canary-hash}}"' in query
+        assert 'platform=~"{{args.platforms}}", version=~"{{args.versions}}"' in query, "judged per cohort"
         assert query.rstrip().endswith(">= {{args.min-requests}}"), "the floor guards the whole result"
         # An empty result (below the floor) must meet neither condition: inconclusive.
         assert metric["successCondition"].startswith("len(result) > 0 && ")
         assert metric["failureCondition"].startswith("len(result) > 0 && ")
         assert metric["inconclusiveLimit"] >= 1
     assert "or on() vector(0)" in metrics["error-ratio"]["provider"]["prometheus"]["query"]
+    assert "by (platform, version)" in metrics["error-ratio"]["provider"]["prometheus"]["query"], "worst cell"
+    vs_stable = metrics["error-increase-vs-stable"]["provider"]["prometheus"]["query"]
+    assert 'rollouts_pod_template_hash="{{args.stable-hash}}"' in vs_stable
+
+
+def test_analysis_queries_are_valid_promql(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    require(promtool is not None, "promtool (apt prometheus)")
+    assert promtool is not None
+    template = one(render(*OVERLAYS[0]), "AnalysisTemplate")
+    values = {a["name"]: a.get("value", "x") for a in template["spec"]["args"]}
+    values |= {"min-requests": "200", "min-cell-requests": "50", "window": "5m", "baseline-window": "1h"}
+    rules = []
+    for metric in template["spec"]["metrics"]:
+        query = re.sub(
+            r"\{\{args\.([a-z-]+)\}\}", lambda m: values[m.group(1)], metric["provider"]["prometheus"]["query"]
+        )
+        rules.append({"record": f"bff:{metric['name'].replace('-', '_')}", "expr": query})
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "analysis", "rules": rules}]}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ---- network ---------------------------------------------------------------------------
