@@ -4,9 +4,10 @@ redis-server of the tests' own.
 
 ::
 
-    client_origin     http://127.0.0.1:<a>   the reference client, listed in server.cors_origins
-    unlisted_origin   http://127.0.0.1:<b>   the same files, on an origin bff_web does not list
-    web_pair          two bff_web on fixed free ports (each its own /auth/callback), one Redis
+    browser          one headless Chromium per module; new_profile() a fresh profile in it
+    client_origins   the reference client on .listed (in server.cors_origins) and .unlisted
+    web              two bff_web on fixed free ports (each its own /auth/callback) sharing
+                     one redis-server of the module's own; reset after each test
 
 Only a browser decides what these tests check (cookie storage, CORS, the HTTP cache), so
 nothing here stands in for it. No browser is downloaded: ``CHROMIUM`` is the machine's.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -78,21 +79,24 @@ def browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) ->
     chromium.close()
 
 
+NewProfile = Callable[[], BrowserContext]
+
+
 @pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """``new_context()`` for the test: ``contexts.new()``; every one closed after the test."""
+def new_profile(browser: Browser) -> Iterator[NewProfile]:
+    """Makes browser profiles for the test: each its own cookie jar and HTTP cache, at a
+    fixed size (screenshots); all closed after the test."""
     made: list[BrowserContext] = []
-    yield made
+
+    def make() -> BrowserContext:
+        context = browser.new_context(viewport={"width": 1100, "height": 760}, device_scale_factor=1)
+        context.set_default_timeout(10_000)
+        made.append(context)
+        return context
+
+    yield make
     for context in made:
         context.close()
-
-
-def new_context(browser: Browser, made: list[BrowserContext]) -> BrowserContext:
-    """A fresh cookie jar and cache (a browser profile of its own), at a fixed size."""
-    context = browser.new_context(viewport={"width": 1100, "height": 760}, device_scale_factor=1)
-    context.set_default_timeout(10_000)
-    made.append(context)
-    return context
 
 
 class ClientOrigins(NamedTuple):

@@ -10,9 +10,9 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import expect
 
-from tests.browser.conftest import PERSISTED, new_context, save_screenshot
+from tests.browser.conftest import PERSISTED, NewProfile, save_screenshot
 from tests.browser.graphiql_assets import pinned_assets, serve_from, unpack_packages
 from tests.support import ServedUrl, Standins, serve_web, web_settings
 
@@ -45,9 +45,9 @@ def graphiql_cache(development: ServedUrl, request: pytest.FixtureRequest) -> Pa
 
 
 def test_graphiql_loads_and_runs_a_query_with_the_development_config(
-    browser: Browser, contexts: list[BrowserContext], development: ServedUrl, graphiql_cache: Path
+    new_profile: NewProfile, development: ServedUrl, graphiql_cache: Path
 ) -> None:
-    context = new_context(browser, contexts)
+    context = new_profile()
     serve_from(context, graphiql_cache)
     page = context.new_page()
     failures: list[str] = []
@@ -66,10 +66,8 @@ def test_graphiql_loads_and_runs_a_query_with_the_development_config(
     save_screenshot(page.screenshot(), "graphiql.png")
 
 
-def test_the_production_config_serves_no_graphiql(
-    browser: Browser, contexts: list[BrowserContext], production: ServedUrl
-) -> None:
-    page = new_context(browser, contexts).new_page()
+def test_the_production_config_serves_no_graphiql(new_profile: NewProfile, production: ServedUrl) -> None:
+    page = new_profile().new_page()
     answer = page.goto(f"{production}/graphql")
     assert answer is not None
     assert answer.status == 400 and answer.headers["content-type"].startswith("application/json")

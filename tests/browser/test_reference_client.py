@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
-from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.browser.client import COOKIE, WireLog, open_client, reload, sign_in, wait_for_actions
-from tests.browser.conftest import ClientOrigins, WebPair, new_context, save_screenshot
+from tests.browser.conftest import ClientOrigins, NewProfile, WebPair, save_screenshot
 from tests.support import Standins
 
 #: Users no other test places orders for, so the dashboard (and its screenshot) is the seeded one.
@@ -30,17 +30,17 @@ FETCH_SESSION = """async (api) => {
 }"""
 
 
-def signed_in(browser: Browser, contexts: list[BrowserContext], origin: str, api: str, user: int) -> Page:
+def signed_in(new_profile: NewProfile, origin: str, api: str, user: int) -> Page:
     """A tab of a new browser profile on the client at ``origin``, signed in as ``user``."""
-    page = open_client(new_context(browser, contexts), origin, api)
+    page = open_client(new_profile(), origin, api)
     sign_in(page, user)
     return page
 
 
 def test_sign_in_stores_a_host_only_httponly_secure_lax_cookie_script_cannot_read(
-    browser: Browser, contexts: list[BrowserContext], client_origins: ClientOrigins, web: WebPair
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair
 ) -> None:
-    page = signed_in(browser, contexts, client_origins.listed, web.first, 402)
+    page = signed_in(new_profile, client_origins.listed, web.first, 402)
     context = page.context
     [cookie] = [c for c in context.cookies() if c["name"] == COOKIE]
     assert cookie["domain"] == "127.0.0.1"  # host-only: no Domain attribute
@@ -53,9 +53,9 @@ def test_sign_in_stores_a_host_only_httponly_secure_lax_cookie_script_cannot_rea
 
 
 def test_the_dashboard_renders_from_the_persisted_query_and_a_reload_is_revalidated_with_304s(
-    browser: Browser, contexts: list[BrowserContext], client_origins: ClientOrigins, web: WebPair
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair
 ) -> None:
-    context = new_context(browser, contexts)
+    context = new_profile()
     page = open_client(context, client_origins.listed, web.first)
     wire = WireLog(context, page)
     sign_in(page, SCREENSHOT_USER)
@@ -79,9 +79,9 @@ def test_the_dashboard_renders_from_the_persisted_query_and_a_reload_is_revalida
 
 
 def test_an_order_placed_from_the_page_carries_the_csrf_token_and_an_idempotency_key(
-    browser: Browser, contexts: list[BrowserContext], client_origins: ClientOrigins, web: WebPair
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair
 ) -> None:
-    page = signed_in(browser, contexts, client_origins.listed, web.first, 403)
+    page = signed_in(new_profile, client_origins.listed, web.first, 403)
     with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/v1/orders")) as placing:
         page.click("#place-order")
     expect(page.locator("#order-result")).to_have_attribute("data-state", "ok")
@@ -97,9 +97,9 @@ def test_an_order_placed_from_the_page_carries_the_csrf_token_and_an_idempotency
 
 
 def test_an_order_sent_without_the_csrf_token_is_refused_and_the_page_says_why(
-    browser: Browser, contexts: list[BrowserContext], client_origins: ClientOrigins, web: WebPair, upstreams: Standins
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair, upstreams: Standins
 ) -> None:
-    page = signed_in(browser, contexts, client_origins.listed, web.first, 404)
+    page = signed_in(new_profile, client_origins.listed, web.first, 404)
 
     def without_the_token(route: Route, request: Request) -> None:
         headers = {k: v for k, v in request.headers.items() if k.lower() != "x-csrf-token"}
@@ -118,9 +118,9 @@ def test_an_order_sent_without_the_csrf_token_is_refused_and_the_page_says_why(
 
 
 def test_a_page_on_an_unlisted_origin_cannot_read_answers_and_the_listed_origin_can(
-    browser: Browser, contexts: list[BrowserContext], client_origins: ClientOrigins, web: WebPair
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair
 ) -> None:
-    listed = signed_in(browser, contexts, client_origins.listed, web.first, 405)
+    listed = signed_in(new_profile, client_origins.listed, web.first, 405)
     elsewhere = open_client(listed.context, client_origins.unlisted, web.first)  # same browser, same cookie
     expect(elsewhere.locator("#problem .title")).to_have_text("Cannot reach the API")
     expect(elsewhere.locator("#screens")).to_be_hidden()
@@ -131,10 +131,10 @@ def test_a_page_on_an_unlisted_origin_cannot_read_answers_and_the_listed_origin_
 
 
 def test_with_recommendations_down_in_both_regions_the_page_renders_and_marks_that_section(
-    browser: Browser, contexts: list[BrowserContext], client_origins: ClientOrigins, web: WebPair, upstreams: Standins
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair, upstreams: Standins
 ) -> None:
     upstreams.fault("recommendations", "*", down=True)
-    page = signed_in(browser, contexts, client_origins.listed, web.first, SCREENSHOT_USER)
+    page = signed_in(new_profile, client_origins.listed, web.first, SCREENSHOT_USER)
     expect(page.locator("#recommendations")).to_have_attribute("data-state", "degraded")
     expect(page.locator("#recommendations .notice")).to_contain_text("recommendations service could not answer")
     for section in ("profile", "orders", "product"):
@@ -144,9 +144,9 @@ def test_with_recommendations_down_in_both_regions_the_page_renders_and_marks_th
 
 
 def test_with_a_required_upstream_down_the_page_shows_the_problems_title_not_a_stack(
-    browser: Browser, contexts: list[BrowserContext], client_origins: ClientOrigins, web: WebPair, upstreams: Standins
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair, upstreams: Standins
 ) -> None:
-    page = signed_in(browser, contexts, client_origins.listed, web.first, 406)
+    page = signed_in(new_profile, client_origins.listed, web.first, 406)
     upstreams.fault("catalog", "*", down=True)  # the product page cannot be without its product
     page.fill("#product-id", "77")  # one no cache holds yet
     page.click("#product-form button")
@@ -160,10 +160,10 @@ def test_with_a_required_upstream_down_the_page_shows_the_problems_title_not_a_s
 
 
 def test_logout_all_in_one_tab_ends_the_session_in_a_tab_on_the_other_instance(
-    browser: Browser, contexts: list[BrowserContext], client_origins: ClientOrigins, web: WebPair
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair
 ) -> None:
-    on_first = signed_in(browser, contexts, client_origins.listed, web.first, 407)
-    on_second = signed_in(browser, contexts, client_origins.listed, web.second, 407)  # its own session
+    on_first = signed_in(new_profile, client_origins.listed, web.first, 407)
+    on_second = signed_in(new_profile, client_origins.listed, web.second, 407)  # its own session
     same_browser = open_client(on_first.context, client_origins.listed, web.second)  # the laptop's cookie, replica two
     expect(same_browser.locator("#session")).to_have_text("Signed in as user 407")
 
