@@ -85,18 +85,22 @@ NewProfile = Callable[[], BrowserContext]
 @pytest.fixture
 def new_profile(browser: Browser) -> Iterator[NewProfile]:
     """Makes browser profiles for the test: each its own cookie jar and HTTP cache, at a
-    fixed size (screenshots); all closed after the test."""
+    fixed size (screenshots); all closed after the test, which fails if any of its pages
+    threw an exception that nothing caught."""
     made: list[BrowserContext] = []
+    uncaught: list[str] = []
 
     def make() -> BrowserContext:
         context = browser.new_context(viewport={"width": 1100, "height": 760}, device_scale_factor=1)
         context.set_default_timeout(10_000)
+        context.on("weberror", lambda error: uncaught.append(str(error.error)))
         made.append(context)
         return context
 
     yield make
     for context in made:
         context.close()
+    assert uncaught == [], "a page threw an exception nothing caught"
 
 
 class ClientOrigins(NamedTuple):

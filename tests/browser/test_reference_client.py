@@ -159,6 +159,19 @@ def test_with_a_required_upstream_down_the_page_shows_the_problems_title_not_a_s
     expect(page.locator("#profile")).to_have_attribute("data-state", "ok")  # the rest still shows
 
 
+def test_sign_out_ends_the_session_and_clears_the_cookie(
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair
+) -> None:
+    page = signed_in(new_profile, client_origins.listed, web.first, 408)
+    with page.expect_response(lambda r: r.url.endswith("/auth/logout")) as ended:
+        page.click("#logout")
+    assert ended.value.status == 204
+    expect(page.locator("#session")).to_have_text("Signed out")
+    assert not [c for c in page.context.cookies() if c["name"] == COOKIE]
+    reload(page)
+    expect(page.locator("#sign-in")).to_be_visible()
+
+
 def test_logout_all_in_one_tab_ends_the_session_in_a_tab_on_the_other_instance(
     new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair
 ) -> None:
