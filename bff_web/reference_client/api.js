@@ -45,14 +45,19 @@ export class BffWeb {
   }
 
   /** The dashboard through its persisted query: {data, errors} (errors per failed field). */
-  dashboard(variables = { orders: 5, recommended: 4 }) {
+  async dashboard(variables = { orders: 5, recommended: 4 }) {
     const query = new URLSearchParams({
       operationName: "Dashboard",
       variables: JSON.stringify(variables),
       extensions: JSON.stringify({ persistedQuery: { version: 1, sha256Hash: DASHBOARD_QUERY_HASH } }),
     });
     // A GET, so the browser's HTTP cache keeps it and revalidates it with its ETag (304).
-    return this.#request("GET", `/graphql?${query}`, { accept: "application/graphql-response+json" });
+    const answer = await this.#request("GET", `/graphql?${query}`, { accept: "application/graphql-response+json" });
+    if (answer.data == null) {
+      // Not partial data but none (an unknown hash, say): the request failed as a whole.
+      throw new ApiProblem(200, { title: answer.errors?.[0]?.message ?? "The dashboard answered no data", detail: "" });
+    }
+    return answer;
   }
 
   product(productId) {
