@@ -303,9 +303,11 @@ def run_rollout_harness(
         if load is not None:
             load.__exit__(None, None, None)
             back = [user for user, seen in load.versions_by_user().items() if _went_back(seen, canary_version)]
+            went = (
+                "moved back to stable at the rollback" if result.outcome == "rolled back" else "went canary -> stable"
+            )
             print(
-                f"load: {len(load.answers)} answers, {len(load.failures())} failed, "
-                f"{len(back)} users went canary -> stable outside a rollback",
+                f"load: {len(load.answers)} answers, {len(load.failures())} failed, {len(back)} users {went}",
                 flush=True,
             )
         return {"promoted": 0, "rolled back": 3, "held": 4, "refused": 5}[result.outcome]
