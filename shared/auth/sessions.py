@@ -7,12 +7,17 @@ configured, and in-process otherwise. Logging out deletes it there, for every re
 
 What is stored, and how:
 
-* key: ``<prefix>:session:<sha256 of the id>``; the id itself is never stored, so a
-  read of Redis does not yield a usable cookie;
+* id (the cookie): ``<user slot>.<32 random bytes>``, where the user slot is an HMAC of
+  the user id (16 hex digits: it names no user, and is the same for all their sessions);
+* key: ``<prefix>:session:{<user slot>}:<sha256 of the id>``; the id itself is never
+  stored, so a read of Redis does not yield a usable cookie;
 * value: JSON with the user id, the CSRF token, times, and the access token sealed with
   the cache's AES-GCM keys (the key as associated data, so a value cannot be moved);
-* tag: each session is tagged with its user (HMAC-keyed), so "log out everywhere"
-  finds every session of the user without a scan.
+* index: ``<prefix>:sessions:{<user slot>}``, the set of the user's session keys, so
+  "log out everywhere" finds them without a scan.
+
+The user slot in braces is a hash tag: on a Redis Cluster a session and its user's index
+live in one slot, so writing both, and ending them all, is one command to one node.
 
 Unlike cached answers, a session store that fails is not a miss: the request gets 503
 (the caller is not logged out because Redis blinked), and nothing is half-written.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -42,6 +48,8 @@ T = TypeVar("T")
 HOST_PREFIX = "__Host-"
 #: Sessions whose last TTL refresh this process remembers (then it forgets them all).
 TOUCHED_MEMORY = 100_000
+#: The user slot at the head of a session id (and the hash tag of its keys).
+_SLOT = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +95,7 @@ class SessionStore:
 
     async def create(self, user_id: int, access_token: str, token_expires_in: float) -> tuple[str, Session]:
         """A new session for ``user_id``; returns its id (the cookie value) and the session."""
-        store, keys, sealer = self._bound()
+        store, _, sealer = self._bound()
         now = self._clock()
         session = Session(
             user_id=user_id,
@@ -96,7 +104,8 @@ class SessionStore:
             created_at=now,
             expires_at=now + min(token_expires_in, self.max_age_seconds),
         )
-        session_id = secrets.token_urlsafe(32)
+        slot = self._user_slot(user_id)
+        session_id = f"{slot}.{secrets.token_urlsafe(32)}"
         key = self._key(session_id)
         record = {
             "user_id": user_id,
@@ -105,7 +114,7 @@ class SessionStore:
             "created_at": session.created_at,
             "expires_at": session.expires_at,
         }
-        tags = [keys.tag(_user_entity(user_id))]
+        tags = [self._index(slot)]
         await self._run("create", store.set(key, orjson.dumps(record), self._ttl(session, now), tags))
         self._touched[key] = now
         return session_id, session
@@ -156,7 +165,10 @@ class SessionStore:
     async def delete_all(self, user_id: int) -> int:
         """Log ``user_id`` out everywhere; returns how many sessions ended."""
         store, keys, _ = self._bound()
-        session_keys = await self._run("delete", store.pop_tag(keys.tag(_user_entity(user_id))))
+        session_keys = await self._run("delete", store.pop_tag(self._index(self._user_slot(user_id))))
+        # Sessions made before the index moved to the user's slot are tagged as they were.
+        session_keys += await self._run("delete", store.pop_tag(keys.tag(_user_entity(user_id))))
+        # One slot: one DEL to one node on a Cluster (redis-py splits the legacy ones by slot).
         return await self._run("delete", store.delete(session_keys)) if session_keys else 0
 
     async def start_login(self, state: str, login: LoginState, ttl: float) -> None:
@@ -184,7 +196,18 @@ class SessionStore:
 
     def _key(self, session_id: str) -> str:
         _, keys, _ = self._bound()
-        return f"{keys.prefix}:session:{digest(session_id)}"
+        slot, dot, _ = session_id.partition(".")
+        if dot and _SLOT.fullmatch(slot):
+            return f"{keys.prefix}:session:{{{slot}}}:{digest(session_id)}"
+        return f"{keys.prefix}:session:{digest(session_id)}"  # an id from before user slots
+
+    def _user_slot(self, user_id: int) -> str:
+        _, keys, _ = self._bound()
+        return hmac.digest(keys.secret, _user_entity(user_id).encode(), "sha256")[:8].hex()
+
+    def _index(self, slot: str) -> str:
+        _, keys, _ = self._bound()
+        return f"{keys.prefix}:sessions:{{{slot}}}"
 
     def _login_key(self, state: str) -> str:
         _, keys, _ = self._bound()

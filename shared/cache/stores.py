@@ -135,6 +135,7 @@ class RedisStore:
         self.client: AnyRedis = connection.client
         self._reader = connection.reader
         self._release = connection.script(_RELEASE_IF_OWNED)
+        self._pop_set = connection.script(_POP_SET)
         self._heartbeat = heartbeat
         self._listener: asyncio.Task[None] | None = None
 
@@ -150,7 +151,7 @@ class RedisStore:
 
     async def set(self, key: str, value: bytes, ttl: float, tags: Sequence[str]) -> None:
         milliseconds = max(1, int(ttl * 1000))
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with self.connection.turn(), self.client.pipeline(transaction=False) as pipe:
             pipe.set(key, value, px=milliseconds)
             for tag in tags:
                 pipe.sadd(tag, key)
@@ -166,10 +167,9 @@ class RedisStore:
         return deleted
 
     async def pop_tag(self, tag: str) -> list[str]:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.smembers(tag)
-            pipe.delete(tag)
-            members, _ = await pipe.execute()
+        # A script, not MULTI: one key, atomic, and redis-py 8.1's Cluster transactions
+        # break on SMEMBERS (its reply callback is handed an unexpected ``keys``).
+        members: list[bytes] = await self._pop_set(keys=[tag])
         return sorted(member.decode() for member in members)
 
     async def keys_with_prefix(self, prefix: str) -> list[str]:
@@ -192,6 +192,7 @@ class RedisStore:
         await self.connection.publish(channel, message)
 
     async def listen(self, channel: str, handler: Handler) -> None:
+        await self.connection.open()  # at start: a Cluster's slot map before the first request
         self._listener = asyncio.create_task(self._listen(channel, handler), name="cache-invalidation-listener")
 
     async def _listen(self, channel: str, handler: Handler) -> None:
@@ -226,6 +227,13 @@ class RedisStore:
 #: What the listener hands its handler when a subscription starts again: it may have
 #: missed events, so whatever the process holds in front of Redis must go.
 RESYNC = b'{"resync": true}'
+
+#: The members of a set, and the set deleted, in one atomic step.
+_POP_SET = """
+local members = redis.call("smembers", KEYS[1])
+redis.call("del", KEYS[1])
+return members
+"""
 
 #: Delete the lock only if it still holds the caller's token, in one atomic step.
 _RELEASE_IF_OWNED = """

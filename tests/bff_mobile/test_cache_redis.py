@@ -1,5 +1,6 @@
-"""The cache against real Redis: the machine's (own db and key prefix, cleaned up) and,
-for the failure tests, a redis-server of the test's own that it stops mid-test."""
+"""The cache against real Redis: one node, a Sentinel group and a Cluster
+(``redis_topology``: a key prefix of the test's own, cleaned up) and, for the failure
+tests, a redis-server of the test's own that it stops mid-test."""
 
 import asyncio
 import base64
@@ -13,30 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from tests.support import ADMIN, ServedUrl, Standins, mobile_settings, own_redis_server, serve_mobile
+from tests.support import ADMIN, RedisTopology, ServedUrl, Standins, mobile_settings, own_redis_server, serve_mobile
 
-MACHINE_REDIS = "redis://127.0.0.1:6379/11"
 USER = {"X-User-Id": "7"}
 PRODUCT_ROUTE = "GET /products/{product_id}"
 
-
-def redis_up(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server on this machine")
 
 
-pytestmark = pytest.mark.skipif(
-    not redis_up(MACHINE_REDIS) and shutil.which("redis-server") is None, reason="no Redis on this machine"
-)
-
-
-def cache_config(url: str, prefix: str, **extra: Any) -> dict[str, Any]:
+def cache_config(redis: str | dict[str, Any], prefix: str, **extra: Any) -> dict[str, Any]:
+    """``cache`` for one node's URL or a topology's ``cache.redis`` section."""
+    where = {"redis_url": redis} if isinstance(redis, str) else {"redis": redis}
     return {
-        "redis_url": url,
+        **where,
         "prefix": prefix,
         "hmac_key": "test-hmac-key-shared-by-replicas",
         "encryption_keys": {"k1": base64.b64encode(b"0" * 32).decode()},
@@ -46,14 +37,15 @@ def cache_config(url: str, prefix: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"bfftest{uuid.uuid4().hex[:10]}"
-    yield name
-    client = redis.Redis.from_url(MACHINE_REDIS)
-    keys = list(client.scan_iter(match=f"{name}:*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
+def prefix() -> str:
+    return f"bfftest{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def topology(redis_topology: RedisTopology, prefix: str) -> Iterator[RedisTopology]:
+    """The shared topology of this run; the test's keys are deleted after it."""
+    yield redis_topology
+    redis_topology.forget(prefix)
 
 
 def route_calls(upstreams: Standins, upstream: str, route: str) -> int:
@@ -65,8 +57,8 @@ def route_calls(upstreams: Standins, upstream: str, route: str) -> int:
 
 
 @pytest.fixture
-def two_bffs(upstreams: Standins, prefix: str) -> Iterator[tuple[ServedUrl, ServedUrl]]:
-    settings = mobile_settings(upstreams, cache=cache_config(MACHINE_REDIS, prefix))
+def two_bffs(upstreams: Standins, topology: RedisTopology, prefix: str) -> Iterator[tuple[ServedUrl, ServedUrl]]:
+    settings = mobile_settings(upstreams, cache=cache_config(topology.cache, prefix))
     with serve_mobile(settings) as a, serve_mobile(settings) as b:
         yield a, b
 
@@ -93,7 +85,7 @@ async def test_per_user_entries_never_cross_users(two_bffs: tuple[ServedUrl, Ser
 
 
 async def test_no_seeded_pii_appears_in_any_raw_redis_key_or_value(
-    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins, prefix: str
+    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins, topology: RedisTopology, prefix: str
 ) -> None:
     a, _ = two_bffs
     secrets: list[str] = []
@@ -104,11 +96,12 @@ async def test_no_seeded_pii_appears_in_any_raw_redis_key_or_value(
                 assert (await client.get(f"{a}{path}", headers=headers)).status_code == 200
             raw = upstreams.http.get(f"{upstreams.url('accounts')}/users/{user}").json()
             secrets += [raw["email"], raw["phone"], raw["name"], raw["address"]["street"], raw["birth_date"]]
-    store = redis.Redis.from_url(MACHINE_REDIS)
-    keys = list(store.scan_iter(match=f"{prefix}:*", count=500))
-    assert len(keys) > 10
-    blob = b"\n".join(keys + [store.get(k) or b"" for k in keys if store.type(k) == b"string"])
-    store.close()
+    found = topology.keys(prefix)  # on every primary (each shard of a Cluster)
+    assert len(found) > 10
+    values: list[bytes] = [node.get(k) or b"" for k, node in found.items() if node.type(k) == b"string"]  # type: ignore[misc]
+    blob = b"\n".join([*found, *values])
+    for node in {id(node): node for node in found.values()}.values():
+        node.close()
     leaked = [s for s in secrets if s.encode() in blob]
     assert leaked == []
 
@@ -140,26 +133,24 @@ async def test_an_invalidation_published_by_one_instance_reaches_the_other(
 
 
 async def test_an_upstream_can_invalidate_by_publishing_to_redis(
-    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins, prefix: str
+    two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins, topology: RedisTopology, prefix: str
 ) -> None:
     a, b = two_bffs
     async with httpx.AsyncClient(timeout=10) as client:
         await client.get(f"{a}/v1/products/43")
         await client.get(f"{b}/v1/products/43")
-        publisher = redis.Redis.from_url(MACHINE_REDIS)
-        publisher.publish(f"{prefix}:invalidate", b'{"entity": "product:43"}')
-        publisher.close()
+        topology.publish(f"{prefix}:invalidate", b'{"entity": "product:43"}')  # SPUBLISH on a Cluster
         await asyncio.sleep(0.2)
         await client.get(f"{a}/v1/products/43")
         await client.get(f"{b}/v1/products/43")
     assert route_calls(upstreams, "catalog", PRODUCT_ROUTE) == 2
 
 
-async def test_stale_data_is_named_in_the_response(upstreams: Standins, prefix: str) -> None:
+async def test_stale_data_is_named_in_the_response(upstreams: Standins, topology: RedisTopology, prefix: str) -> None:
     policy = {"cache": {"ttl": 0.2, "stale_ttl": 60}}
     config = upstreams.upstream_config()
     config["accounts"]["policy"] = policy
-    settings = mobile_settings(upstreams, upstreams=config, cache=cache_config(MACHINE_REDIS, prefix))
+    settings = mobile_settings(upstreams, upstreams=config, cache=cache_config(topology.cache, prefix))
     with serve_mobile(settings) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             assert (await client.get("/v1/me", headers=USER)).json()["stale"] == []
@@ -234,11 +225,11 @@ def test_redis_url_without_shared_keys_refuses_to_start(upstreams: Standins) -> 
 BUSY_MACHINE = {"op_timeout": 1.0, "connect_timeout": 1.0}
 
 
-def stampede_calls(upstreams: Standins, prefix: str, lock_wait: float) -> int:
+def stampede_calls(upstreams: Standins, topology: RedisTopology, prefix: str, lock_wait: float) -> int:
     """Catalog calls made by 50 concurrent misses of one key on each of two replicas, with
     the catalog slow enough (300 ms) that every miss arrives before the first fill ends."""
     upstreams.fault("catalog", "*", latency_ms=300)
-    cache = cache_config(MACHINE_REDIS, prefix, lock_wait=lock_wait, **BUSY_MACHINE)
+    cache = cache_config(topology.cache, prefix, lock_wait=lock_wait, **BUSY_MACHINE)
     settings = mobile_settings(upstreams, cache=cache)
 
     async def run(a: ServedUrl, b: ServedUrl) -> None:
@@ -253,11 +244,15 @@ def stampede_calls(upstreams: Standins, prefix: str, lock_wait: float) -> int:
     return route_calls(upstreams, "catalog", PRODUCT_ROUTE)
 
 
-def test_a_hot_key_stampede_across_two_replicas_makes_one_upstream_call(upstreams: Standins, prefix: str) -> None:
-    assert stampede_calls(upstreams, prefix, lock_wait=1.0) == 1
+def test_a_hot_key_stampede_across_two_replicas_makes_one_upstream_call(
+    upstreams: Standins, topology: RedisTopology, prefix: str
+) -> None:
+    assert stampede_calls(upstreams, topology, prefix, lock_wait=1.0) == 1
 
 
-def test_without_waiting_on_the_peers_lock_each_replica_calls_once(upstreams: Standins, prefix: str) -> None:
+def test_without_waiting_on_the_peers_lock_each_replica_calls_once(
+    upstreams: Standins, topology: RedisTopology, prefix: str
+) -> None:
     # The guard above can fail: with the cross-replica lock not waited on, each replica
     # coalesces only its own 50 misses.
-    assert stampede_calls(upstreams, prefix, lock_wait=0) == 2
+    assert stampede_calls(upstreams, topology, prefix, lock_wait=0) == 2

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support import Standins, serve_web, web_settings
+from tests.support import RedisTopology, Standins, serve_web, web_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 COOKIE = "__Host-bff_session"
@@ -48,9 +48,9 @@ def prefix() -> Iterator[str]:
     client.close()
 
 
-def _config(upstreams: Standins, prefix: str, **sessions: Any) -> Any:
+def _config(upstreams: Standins, prefix: str, redis: dict[str, Any] | None = None, **sessions: Any) -> Any:
     cache = {
-        "redis_url": REDIS_URL,
+        **({"redis": redis} if redis is not None else {"redis_url": REDIS_URL}),
         "prefix": prefix,
         "hmac_key": "test-hmac-key-shared-by-replicas",
         "encryption_keys": {"k1": base64.b64encode(b"1" * 32).decode()},
@@ -71,6 +71,19 @@ def replicas(upstreams: Standins, prefix: str) -> Iterator[tuple[str, str]]:
         first = stack.enter_context(serve_web(settings))
         second = stack.enter_context(serve_web(settings))
         yield first, second
+
+
+@pytest.fixture
+def replicas_on_each_topology(
+    upstreams: Standins, redis_topology: RedisTopology, prefix: str
+) -> Iterator[tuple[str, str]]:
+    """Two bff_web instances sharing one node, a Sentinel group or a Cluster."""
+    settings = _config(upstreams, prefix, redis_topology.cache)
+    with ExitStack() as stack:
+        first = stack.enter_context(serve_web(settings))
+        second = stack.enter_context(serve_web(settings))
+        yield first, second
+    redis_topology.forget(prefix)
 
 
 def set_cookie(answer: httpx.Response, name: str) -> str | None:
@@ -175,8 +188,8 @@ async def test_a_post_with_the_csrf_token_goes_through(replicas: tuple[str, str]
     assert answer.json()["data"]["viewer"]["profile"]["name"]
 
 
-async def test_logout_ends_the_session_on_every_replica(replicas: tuple[str, str]) -> None:
-    first, second = replicas
+async def test_logout_ends_the_session_on_every_replica(replicas_on_each_topology: tuple[str, str]) -> None:
+    first, second = replicas_on_each_topology
     session_id, _ = await sign_in(first, 10)
     async with as_browser(first, session_id) as on_first, as_browser(second, session_id) as on_second:
         assert (await on_second.get("/v1/me")).status_code == 200  # the session is shared
@@ -191,8 +204,8 @@ async def test_logout_ends_the_session_on_every_replica(replicas: tuple[str, str
             assert after.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_logout_all_ends_every_session_of_the_user_only(replicas: tuple[str, str]) -> None:
-    first, second = replicas
+async def test_logout_all_ends_every_session_of_the_user_only(replicas_on_each_topology: tuple[str, str]) -> None:
+    first, second = replicas_on_each_topology
     laptop, _ = await sign_in(first, 11)
     phone, _ = await sign_in(second, 11)
     someone_else, _ = await sign_in(first, 12)

@@ -4,6 +4,7 @@ Redis is gone (fail open to a local limit, never to an error)."""
 import base64
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -13,17 +14,18 @@ from bff_mobile.settings import MobileSettings
 from shared.ratelimit import LocalBuckets
 from shared.settings import Rate
 from tests.shared.resilience.clock import ManualClock
-from tests.support import Standins, mobile_config, serve_mobile
+from tests.support import RedisTopology, Standins, mobile_config, serve_mobile
 
 MACHINE_REDIS = "redis://127.0.0.1:6379/11"
 
 
-def limited(upstreams: Standins, redis_url: str | None, prefix: str) -> MobileSettings:
+def limited(upstreams: Standins, redis: str | dict[str, Any] | None, prefix: str) -> MobileSettings:
+    """Limits on; shared through Redis at ``redis`` (a URL or a ``cache.redis`` section)."""
     config = mobile_config(upstreams)
     config["rate_limit"] = {"enabled": True, "per_client": {"per_second": 0.01, "burst": 5}}
-    if redis_url:
+    if redis:
         config["cache"] = {
-            "redis_url": redis_url,
+            **({"redis_url": redis} if isinstance(redis, str) else {"redis": redis}),
             "prefix": prefix,
             "hmac_key": "shared",
             "encryption_keys": {"k1": base64.b64encode(b"1" * 32).decode()},
@@ -51,10 +53,13 @@ async def statuses(urls: list[str], count: int, user: str = "7") -> list[httpx.R
     return answers
 
 
-async def test_the_limit_holds_across_two_instances_sharing_redis(upstreams: Standins, prefix: str) -> None:
-    settings = limited(upstreams, MACHINE_REDIS, prefix)
+async def test_the_limit_holds_across_two_instances_sharing_redis(
+    upstreams: Standins, redis_topology: RedisTopology, prefix: str
+) -> None:
+    settings = limited(upstreams, redis_topology.cache, prefix)  # one node, Sentinel, Cluster
     with serve_mobile(settings) as a, serve_mobile(settings) as b:
         answers = await statuses([a, b], 10)
+    redis_topology.forget(prefix)
     assert [r.status_code for r in answers] == [200] * 5 + [429] * 5
     refused = answers[-1]
     assert int(refused.headers["retry-after"]) >= 1
