@@ -20,7 +20,7 @@ from shared.cache.sealing import Sealer
 from shared.cli import main
 from shared.pii import mask_email, mask_phone, mask_text
 from shared.pii_scan import EXIT_CANNOT_SCAN, EXIT_CLEAN, EXIT_FOUND, Detector
-from tests.support import free_port, start_redis
+from tests.support import RedisTopology, free_port, start_redis
 from upstreams.accounts.data import user
 from upstreams.catalog.data import product
 from upstreams.registry import registered_upstreams
@@ -228,3 +228,32 @@ def test_every_node_is_scanned_whether_named_one_by_one_or_found_through_the_clu
     assert {line.split(": ", 1)[0] for line in out[:-1]} == {
         f"redis://127.0.0.1:{cluster_port}/0 key 'bff:{{u3}}:accounts.get_user'"
     }
+
+
+def test_the_scan_reads_every_node_of_each_topology_a_bff_runs_on(
+    capsys: pytest.CaptureFixture[str], redis_topology: RedisTopology
+) -> None:
+    prefix = f"pii-topology:{uuid.uuid4().hex[:8]}"
+    sealer = Sealer({"k1": b"k" * 32}, "k1")
+    writer: redis.Redis | RedisCluster = (
+        redis_topology.cluster_client()
+        if redis_topology.name == "cluster"
+        else redis.Redis(port=redis_topology.primary_port(), socket_timeout=1)
+    )
+    try:
+        for user_id in range(1, 31):  # entry keys hash by their digest: spread over every shard
+            writer.set(f"{prefix}:accounts.get_user:s1:{{{user_id}}}", entry(profile(user_id)))
+            key = f"{prefix}:accounts.get_user:s1:{{sealed{user_id}}}"
+            writer.set(key, entry(profile(user_id), sealer, key))
+        # One node's URL: a Cluster's stands for all its primaries; a Sentinel group's primary holds all.
+        code, out = scan(
+            capsys, "--redis", f"redis://127.0.0.1:{redis_topology.primary_port()}/0", "--match", f"{prefix}*"
+        )
+    finally:
+        redis_topology.forget(prefix)
+        writer.close()
+    nodes = 3 if redis_topology.name == "cluster" else 1
+    assert code == EXIT_FOUND
+    assert len([line for line in out if "User.email in clear" in line]) == 30
+    assert not [line for line in out[:-1] if ":{sealed" in line]
+    assert f"60 keys on {nodes} Redis node(s) (30 sealed" in out[-1]
