@@ -18,7 +18,6 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -26,6 +25,7 @@ from strawberry.types.graphql import OperationType
 from bff_web.deps import deps_of
 from bff_web.graphql.context import GraphQLContext
 from bff_web.graphql.errors import format_error, request_error
+from bff_web.graphql.ide import graphiql_html
 from bff_web.graphql.limits import RequestBudget
 from bff_web.graphql.loaders import Loaders
 from bff_web.graphql.persisted import PersistedQueries, PersistedQueryError
@@ -70,7 +70,7 @@ async def graphql(request: Request) -> Response:
             JSON,
         )
     if request.method == "GET" and settings.graphiql and "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+        return HTMLResponse(graphiql_html())
     try:
         operations, batched = await _operations(request, settings)
     except _RequestError as exc:

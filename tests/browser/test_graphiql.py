@@ -10,13 +10,15 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import expect
+from playwright.sync_api import Response, expect
 
-from tests.browser.conftest import PERSISTED, NewProfile, save_screenshot
+from tests.browser.client import open_client, sign_in
+from tests.browser.conftest import PERSISTED, ClientOrigins, NewProfile, WebPair, save_screenshot
 from tests.browser.graphiql_assets import pinned_assets, serve_from, unpack_packages
 from tests.support import ServedUrl, Standins, serve_web, web_settings
 
 PRODUCTION = Path(__file__).parents[2] / "bff_web" / "config.production.yaml"
+VIEWER_QUERY = "{\n  viewer {\n    profile { name }\n  }\n}\n"
 QUERY = '{\n  product(id: "42") {\n    name\n    price { amount currency }\n    stock { available }\n  }\n}\n'
 
 
@@ -75,3 +77,19 @@ def test_the_production_config_serves_no_graphiql(new_profile: NewProfile, produ
         "errors": [{"message": "the request has no 'query'", "extensions": {"code": "BAD_REQUEST"}}]
     }
     assert page.locator(".graphiql-container, #graphiql, script").count() == 0
+
+
+def test_graphiql_runs_a_signed_in_developers_queries_with_the_sessions_csrf_token(
+    new_profile: NewProfile, client_origins: ClientOrigins, web: WebPair, graphiql_cache: Path
+) -> None:
+    context = new_profile()
+    serve_from(context, graphiql_cache)
+    page = open_client(context, client_origins.listed, web.first)
+    sign_in(page, 409)  # the session cookie now goes to every port of this host, GraphiQL's too
+    posts: list[Response] = []
+    page.on("response", lambda r: posts.append(r) if r.request.method == "POST" else None)
+    page.goto(f"{web.first}/graphql?{urlencode({'q': VIEWER_QUERY}, quote_via=quote)}")
+    page.locator(".graphiql-execute-button").click()
+    expect(page.locator(".graphiql-response")).to_contain_text('"name":')
+    assert posts and all(post.status == 200 for post in posts)  # introspection and the query
+    assert all(post.request.headers.get("x-csrf-token") for post in posts)
