@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from shared.cache.stores import RedisStore
 from shared.client_identity import CohortLabels
 from shared.telemetry.tallies import CounterTally, GaugeTally, HistogramTally, TallyCollector
 
@@ -128,6 +129,18 @@ class _RuntimeCollector(Collector):
             "bff_cache_available", "1 while the cache store's breaker admits calls", labels=["backend"]
         )
         available.add_metric([cache.store.store.name], 0 if cache.store.breaker.state.value == "open" else 1)
+        redis_events = CounterMetricFamily(
+            "bff_redis_events",
+            "Redis connection events: resubscribed (a blind spot ended: the in-process tier was dropped),"
+            " primary_changed (the subscription came back on another node: a failover)",
+            labels=["topology", "event"],
+        )
+        store = cache.store.store
+        connection = store.connection if isinstance(store, RedisStore) else None
+        for event in ("resubscribed", "primary_changed"):  # topology "none": no Redis, nothing to lose
+            count = connection.events[event] if connection is not None else 0
+            redis_events.add_metric([connection.topology if connection is not None else "none", event], count)
+        yield redis_events
         screens = cache.screens
         screen_events = CounterMetricFamily(
             "bff_screen_cache", "Whole screens: answered from the screen cache (hit), kept, dropped", labels=["event"]

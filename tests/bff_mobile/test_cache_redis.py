@@ -256,3 +256,13 @@ def test_without_waiting_on_the_peers_lock_each_replica_calls_once(
     # The guard above can fail: with the cross-replica lock not waited on, each replica
     # coalesces only its own 50 misses.
     assert stampede_calls(upstreams, topology, prefix, lock_wait=0) == 2
+
+
+async def test_redis_events_are_a_metric_named_by_topology(
+    two_bffs: tuple[ServedUrl, ServedUrl], topology: RedisTopology
+) -> None:
+    a, _ = two_bffs
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{a}/metrics")).text
+    for event in ("resubscribed", "primary_changed"):
+        assert f'bff_redis_events_total{{event="{event}",topology="{topology.name}"}} 0.0' in text
