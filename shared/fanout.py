@@ -1,6 +1,12 @@
 """Concurrent fan-out for one screen: required and optional sections under one deadline.
 
-Sections start as soon as they are declared and run concurrently. When the block ends:
+Sections start as soon as they are declared and run concurrently. A section's work runs
+at once, in the caller's task, up to its first wait: one answered without waiting (a cache
+hit) is done before the next is declared, with no task; one that waits goes on in a task of
+its own. Work that binds to the running task (``asyncio.timeout``, aiohttp's timeouts)
+must first ``await own_task()``, which moves a section still running in its caller's task
+into its own (the upstream client does, before anything but its in-process cache hit).
+When the block ends:
 
 * a *required* section that failed (or ran past the deadline) cancels the rest and its
   error propagates, becoming a problem+json answer;
@@ -26,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Coroutine
+import types
+from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -38,15 +45,37 @@ T = TypeVar("T")
 log = logging.getLogger("bff.fanout")
 
 
+#: The caller's task while a section's work runs in it, before its first wait (tasks that
+#: work starts inherit the value, but are not that task: they run as they are).
+_in_caller: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar("fanout_in_caller", default=None)
+#: What ``own_task`` yields to ``FanOut._start``: "start my task now, and resume me in it".
+_MOVE = object()
+
+
+class _OwnTask:
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        caller = _in_caller.get()
+        if caller is not None and caller is asyncio.current_task():
+            yield _MOVE
+
+
+def own_task() -> _OwnTask:
+    """Await this before work bound to the running task; a no-op outside an eager section."""
+    return _OWN_TASK
+
+
+_OWN_TASK = _OwnTask()
+
+
 class Section(Generic[T]):
     """A handle on one section's result; ``value`` is readable after the block ends.
 
     ``path`` is the section's name under its enclosing sections (``related.stock``).
     """
 
-    __slots__ = ("_task", "default", "degraded", "name", "nested_degraded", "path", "required")
-
-    _task: asyncio.Task[T]
+    __slots__ = ("_error", "_result", "_task", "default", "degraded", "name", "nested_degraded", "path", "required")
 
     def __init__(self, name: str, path: str, required: bool, default: T | None) -> None:
         self.name = name
@@ -56,14 +85,21 @@ class Section(Generic[T]):
         self.degraded = False
         #: Paths that fell back in fan-outs nested inside this section's work.
         self.nested_degraded: list[str] = []
+        #: The task running the work past its first wait; ``None`` when it never waited.
+        self._task: asyncio.Task[T] | None = None
+        self._result: T | None = None
+        self._error: BaseException | None = None
 
     @property
     def value(self) -> T:
         if self.degraded:
             return self.default  # type: ignore[return-value]  # optional: default given at declaration
-        if not self._task.done():
+        task = self._task
+        if task is None:
+            return self._result  # type: ignore[return-value]  # finished without waiting
+        if not task.done():
             raise RuntimeError(f"section {self.name!r} read before its fan-out finished")
-        return self._task.result()
+        return task.result()
 
 
 class FanOut:
@@ -100,8 +136,19 @@ class FanOut:
         # started inside it knows where it is nested.
         context = contextvars.copy_context()
         context.run(_enclosing_section.set, section)
-        section._task = asyncio.get_running_loop().create_task(work, context=context)
+        context.run(_in_caller.set, asyncio.current_task())
         self._sections.append(section)
+        try:
+            waits_on = context.run(work.send, None)  # up to its first wait, here and now
+        except StopIteration as finished:
+            section._result = finished.value
+            return section
+        except Exception as error:  # judged when the block ends, as a task's error would be
+            section._error = error
+            return section
+        finally:
+            context.run(_in_caller.set, None)
+        section._task = asyncio.get_running_loop().create_task(_resumed(work, waits_on), context=context)
         return section
 
     async def __aenter__(self) -> FanOut:
@@ -118,7 +165,15 @@ class FanOut:
             self._enclosing.nested_degraded.extend(self.degraded)
 
     async def _settle(self) -> None:
-        pending = {section._task: section for section in self._sections}
+        pending: dict[asyncio.Task[Any], Section[Any]] = {}
+        for section in self._sections:
+            if section._task is not None:
+                pending[section._task] = section
+            elif section._error is not None:
+                if section.required:
+                    self._cancel_all()
+                    raise section._error
+                self._degrade(section, section._error)
         try:
             while pending:
                 done, _ = await asyncio.wait(
@@ -143,7 +198,7 @@ class FanOut:
     async def _expire(self, sections: list[Section[Any]]) -> None:
         self._cancel_all()
         # Let cancelled sections unwind (close their connections) before answering.
-        await asyncio.gather(*(section._task for section in sections), return_exceptions=True)
+        await asyncio.gather(*(section._task for section in sections if section._task), return_exceptions=True)
         for section in sections:
             if section.required:
                 raise UpstreamTimeout(section.path, "section", "request deadline exceeded")
@@ -161,9 +216,11 @@ class FanOut:
 
     def _cancel_all(self) -> None:
         for section in self._sections:
-            section._task.cancel()
-            # Mark any error as retrieved so abandoned sections never log "never retrieved".
-            section._task.add_done_callback(_consume_outcome)
+            task = section._task
+            if task is not None:
+                task.cancel()
+                # Mark any error as retrieved so abandoned sections never log "never retrieved".
+                task.add_done_callback(_consume_outcome)
 
 
 _enclosing_section: contextvars.ContextVar[Section[Any] | None] = contextvars.ContextVar(
@@ -171,9 +228,38 @@ _enclosing_section: contextvars.ContextVar[Section[Any] | None] = contextvars.Co
 )
 
 
+async def _resumed(work: Coroutine[Any, Any, T], waits_on: Any) -> T:
+    """The rest of ``work``, which started outside a task and now waits on ``waits_on``."""
+    result: T = await _drive(work, waits_on)
+    return result
+
+
+@types.coroutine
+def _drive(work: Coroutine[Any, Any, Any], waits_on: Any) -> Generator[Any, Any, Any]:
+    """Hand each wait of ``work`` to the task running this, as if ``work`` were its own."""
+    if waits_on is _MOVE:  # it asked to go on in its own task: this is it
+        try:
+            waits_on = work.send(None)
+        except StopIteration as finished:
+            return finished.value
+    while True:
+        try:
+            sent = yield waits_on
+        except BaseException as thrown:  # cancellation, or an error the task throws in
+            try:
+                waits_on = work.throw(thrown)
+            except StopIteration as finished:
+                return finished.value
+        else:
+            try:
+                waits_on = work.send(sent)
+            except StopIteration as finished:
+                return finished.value
+
+
 def _consume_outcome(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()
 
 
-__all__ = ["FanOut", "Section"]
+__all__ = ["FanOut", "Section", "own_task"]

@@ -59,6 +59,7 @@ from shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from shared.fanout import own_task
 from shared.http.transport import Transport, UpstreamResponse
 from shared.operations import ModelT, Operation
 from shared.policy import CallPolicy
@@ -272,6 +273,7 @@ class UpstreamClient:
             record = screen_record()
             if record is not None:  # an answer the cache does not hold: no screen can keep it
                 record.cacheable = False
+            await own_task()  # what follows binds to its task (timeouts)
             return await self._call_upstream(operation, policy, config, deadline, path_params, params, json, headers)
         facts = self._cache_facts.get(operation.name)
         if facts is None or facts.operation is not operation:
@@ -289,6 +291,8 @@ class UpstreamClient:
                 hit: ModelT = held.model
                 return hit
             return self._parse_cached(operation, held.body or b"")
+
+        await own_task()  # past the in-process hit, everything binds to its task (timeouts)
 
         async def load(load_deadline: Deadline) -> tuple[bytes, Any]:
             model = await self._call_upstream(

@@ -46,5 +46,5 @@ async def product_cards(
     async with FanOut(deadline) as fan:
         products = fan.required("catalog", deps.catalog.products(product_ids, deadline=deadline))
         stock = fan.optional("stock", deps.inventory.available(product_ids, region, deadline=deadline), default=None)
-    available = stock.value
-    return [product_card(products.value[pid], available) for pid in product_ids if pid in products.value]
+    available, catalog = stock.value, products.value
+    return [product_card(catalog[pid], available) for pid in product_ids if pid in catalog]

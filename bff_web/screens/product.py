@@ -42,4 +42,5 @@ async def related_products(deps: WebDeps, product_id: int, region: str, deadline
     ids = [p.id for p in related]
     async with FanOut(deadline) as fan:
         stock = fan.optional("stock", deps.inventory.available(ids, region, deadline=deadline), default=None)
-    return [product_with_stock(p, stock.value) for p in related]
+    available = stock.value
+    return [product_with_stock(p, available) for p in related]

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from shared import Deadline, FanOut, UpstreamTimeout, UpstreamUnavailable
+from shared.fanout import own_task
 
 
 async def value_after(value: object, delay: float = 0) -> object:
@@ -64,7 +65,7 @@ async def test_failed_required_section_raises_and_cancels_the_rest() -> None:
             fan.required("profile", fail_after(down("accounts")))
             other = fan.optional("other", slow, default=None)
     await asyncio.sleep(0)
-    assert other._task.cancelled()
+    assert other._task is not None and other._task.cancelled()
 
 
 async def test_deadline_degrades_unfinished_optional_sections() -> None:
@@ -87,7 +88,7 @@ async def test_an_error_inside_the_block_cancels_started_sections() -> None:
             section = fan.required("a", value_after(1, delay=5))
             raise ValueError("boom")
     await asyncio.sleep(0)
-    assert section._task.cancelled()
+    assert section._task is not None and section._task.cancelled()
 
 
 # Nested fan-outs: a section whose work fans out again (stock inside product cards).
@@ -172,3 +173,89 @@ async def test_a_nested_section_past_the_deadline_is_named_under_its_enclosing_s
     async with FanOut(Deadline.after(1)) as fan:
         recs = fan.optional("recommendations", slow_stock_cards(), default=None)
     assert (recs.value, fan.degraded) == ("cards", ["recommendations.stock"])
+
+
+# Sections run at once, in the caller's task, up to their first wait.
+
+
+async def at_once(value: object) -> object:
+    return value
+
+
+async def test_a_section_answered_without_waiting_is_done_before_the_next_starts_and_makes_no_task() -> None:
+    loop = asyncio.get_running_loop()
+    tasks: list[object] = []
+    previous = loop.get_task_factory()
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        tasks.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    try:
+        async with FanOut(Deadline.after(1)) as fan:
+            a = fan.required("a", at_once("hit"))
+            assert a.value == "hit"  # already done: it never waited
+            b = fan.optional("b", value_after("waited"), default=None)
+    finally:
+        loop.set_task_factory(previous)
+    assert (a.value, b.value) == ("hit", "waited")
+    assert len(tasks) == 1  # only the section that waited got a task
+
+
+async def test_a_section_failing_without_waiting_is_judged_when_the_block_ends() -> None:
+    async def fails_at_once() -> object:
+        raise down("recommendations")
+
+    async with FanOut(Deadline.after(1)) as fan:
+        recs = fan.optional("recommendations", fails_at_once(), default=[])
+        profile = fan.required("profile", at_once("anna"))
+    assert (recs.value, profile.value, fan.degraded) == ([], "anna", ["recommendations"])
+    with pytest.raises(UpstreamUnavailable):
+        async with FanOut(Deadline.after(1)) as fan:
+            fan.required("profile", fails_at_once())
+
+
+async def test_work_past_own_task_runs_in_the_sections_own_task_so_its_timeouts_bind_there() -> None:
+
+    caller = asyncio.current_task()
+    seen: list[object] = []
+
+    async def bound_to_its_task() -> str:
+        seen.append(asyncio.current_task())  # before own_task: the caller's
+        await own_task()
+        seen.append(asyncio.current_task())
+        try:
+            async with asyncio.timeout(0.01):  # would cancel the caller if entered in its task
+                await asyncio.sleep(5)
+        except TimeoutError:
+            return "timed out alone"
+        return "not reached"
+
+    async with FanOut(Deadline.after(1)) as fan:
+        section = fan.required("a", bound_to_its_task())
+    assert section.value == "timed out alone"
+    assert seen[0] is caller and seen[1] is not caller and seen[1] is not None
+    await asyncio.sleep(0.02)  # the caller was not cancelled by the section's timeout
+
+
+async def test_tasks_a_section_starts_before_its_first_wait_run_as_they_are() -> None:
+
+    async def child(value: int) -> int:
+        await own_task()  # a task of its own already: nothing to move
+        await asyncio.sleep(0)
+        return value
+
+    async def gathers() -> list[int]:
+        return list(await asyncio.gather(child(1), child(2)))
+
+    async with FanOut(Deadline.after(1)) as fan:
+        both = fan.required("both", gathers())
+    assert both.value == [1, 2]
+
+
+async def test_own_task_outside_a_fan_out_does_nothing() -> None:
+
+    caller = asyncio.current_task()
+    await own_task()
+    assert asyncio.current_task() is caller
