@@ -39,6 +39,8 @@ _PER_USER = object()
 ENTRY_OVERHEAD = 512
 MARKER_SIZE = 128
 VARY = (b"vary", b"Accept-Encoding")
+#: The only headers a kept answer may carry: about the representation, never the request.
+KEPT_HEADERS = frozenset({b"content-type", b"content-length", b"etag", b"cache-control", b"vary"})
 #: Where ``ScreenCacheMiddleware`` leaves the cache for the endpoint when it missed.
 SCOPE_KEY = "bff.screens"
 
@@ -152,8 +154,8 @@ class ScreenCache:
         if expires <= now:
             return False
         etag = next((value for name, value in headers if name == b"etag"), None)
-        if etag is None:
-            return False
+        if etag is None or any(name not in KEPT_HEADERS for name, _ in headers):
+            return False  # no validator, or a header that may be about this request (a cookie)
         signed_in = user is not None
         shared_key: tuple[Any, ...] = (path, query, signed_in)
         if record.per_user:

@@ -371,6 +371,17 @@ async def test_the_byte_bound_evicts_the_least_recently_used_screens() -> None:
         assert shop.asked["prices"] == 5  # every price entry is still fresh: only screens went
 
 
+async def test_an_answer_with_a_header_about_the_request_is_not_kept(stack: Stack) -> None:
+    from shared.request_context import ScreenRecord
+
+    record = ScreenRecord()
+    record.depends_on("t:k", [], stack.wall() + 10, per_user=False)
+    headers = [(b"content-type", b"application/json"), (b"etag", b'W/"1"')]
+    common = {"path": "/p", "query": b"", "user": None, "body": b"{}", "route": None}
+    assert not stack.screens.keep(record, headers=[*headers, (b"set-cookie", b"s=1")], **common)  # type: ignore[arg-type]
+    assert stack.screens.keep(record, headers=headers, **common)  # type: ignore[arg-type]
+
+
 def test_screens_off_keeps_nothing() -> None:
     screens = ScreenCache(0)
     assert not screens.enabled
