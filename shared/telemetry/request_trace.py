@@ -42,7 +42,7 @@ def bind_request_trace(context: SpanContext) -> Token[RequestTrace | None] | Non
     before the request starts tasks, so they inherit it, and hand the token back to
     ``unbind_request_trace`` when the request ends. An invalid context (the SDK switched
     off) binds nothing: no all-zero ids in log lines or ``traceparent``."""
-    if not context.is_valid:
+    if not context[5]:  # is_valid (see _trace on reading the tuple)
         return None
     return _current.set(_trace(context))
 
@@ -67,16 +67,19 @@ def trace_of(context: SpanContext) -> RequestTrace:
 
 
 def _trace(context: SpanContext) -> RequestTrace:
-    trace_id, span_id = format(context.trace_id, "032x"), format(context.span_id, "016x")
+    # A SpanContext is a tuple; unpacked, its fields cost no property call each (this runs
+    # for every request). tests/shared/test_request_trace.py pins the order.
+    trace_number, span_number, _, flags, trace_state, _ = context
+    trace_id, span_id = format(trace_number, "032x"), format(span_number, "016x")
     request_id = current_request_id()
     ids: dict[str, Any] = {"request_id": request_id} if request_id else {}
     ids |= {"trace_id": trace_id, "span_id": span_id}
     headers: dict[str, str] = {}
-    sampled = bool(context.trace_flags.sampled)
+    sampled = bool(flags & 1)
     if not sampled:
-        headers["traceparent"] = f"00-{trace_id}-{span_id}-{int(context.trace_flags):02x}"  # as the SDK's propagator
-        if context.trace_state:
-            headers["tracestate"] = context.trace_state.to_header()
+        headers["traceparent"] = f"00-{trace_id}-{span_id}-{int(flags):02x}"  # as the SDK's propagator
+        if trace_state:
+            headers["tracestate"] = trace_state.to_header()
     # Ids are hex and request ids are checked at the edge: nothing here needs redacting.
     return RequestTrace(context, trace_id, span_id, "," + orjson.dumps(ids).decode()[1:-1], headers, sampled)
 
