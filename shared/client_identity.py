@@ -125,24 +125,26 @@ class CohortLabels(Collector):
 
 
 def openapi_parameters() -> list[dict[str, Any]]:
-    """The two headers as optional OpenAPI parameters of every operation."""
+    """The two headers as optional OpenAPI parameters of every operation. Their schemas
+    accept any string, as the process does: a value outside the documented ones is
+    ignored, not refused, so the document must not promise a 400 for it."""
     return [
         {
             "name": PLATFORM_HEADER,
             "in": "header",
             "required": False,
-            "description": "The calling app's platform. Optional; canary rollouts route and are judged by it. "
-            "Any other value (or the header sent twice) is ignored, never refused.",
-            "schema": {"type": "string", "enum": list(PLATFORMS)},
+            "description": "The calling app's platform: `ios`, `android` or `web`. Optional; canary rollouts "
+            "route and are judged by it. Any other value (or the header sent twice) is ignored, never refused.",
+            "schema": {"type": "string", "examples": list(PLATFORMS)},
         },
         {
             "name": VERSION_HEADER,
             "in": "header",
             "required": False,
-            "description": "The calling app's version, semver (`4.2.1`, `4.2`, `5.0.0-beta.1`). Optional; "
-            "canary rollouts route and are judged by its major.minor. A value that does not parse is ignored, "
-            "never refused.",
-            "schema": {"type": "string", "pattern": VERSION_PATTERN, "maxLength": 80},
+            "description": "The calling app's version, semver: `major.minor[.patch][-pre][+build]` (`4.2.1`, "
+            "`4.2`, `5.0.0-beta.1`). Optional; canary rollouts route and are judged by its major.minor. A value "
+            "that does not parse (or the header sent twice) is ignored, never refused.",
+            "schema": {"type": "string", "examples": ["4.2.1", "5.0.0-beta.1"]},
         },
     ]
 
