@@ -280,7 +280,13 @@ def run_rollout_harness(
             sock.bind(("127.0.0.1", 0))
             ports.append(int(sock.getsockname()[1]))
     cohorts = tuple(step.cohort for step in policy.steps)
-    gateway = Gateway([Route(process, public_port, ports[0], ports[1], cohorts=cohorts)])
+    # A browser session names its user when no token does (bff_web's sessions, when on).
+    from shared.cli import load_process_settings
+    from shared.process import discover_processes
+
+    sessions = getattr(load_process_settings(discover_processes()[process], stable_config), "sessions", None)
+    cookie = sessions.cookie_name if sessions is not None and getattr(sessions, "enabled", True) else None
+    gateway = Gateway([Route(process, public_port, ports[0], ports[1], cohorts=cohorts, session_cookie=cookie)])
     stable = Instance(process, ports[0], stable_config, "stable", slot="stable", version=stable_version)
     canary = Instance(process, ports[1], canary_config, "canary", slot="canary", version=canary_version)
     load = AppUserLoad(gateway.url(process), app_users(load_users)) if load_users else None

@@ -48,7 +48,8 @@ def gateway() -> Iterator[Gateway]:
     for thread in threads:
         thread.start()
     cohorts = tuple(step.cohort for step in POLICY.steps)
-    running = Gateway([Route("mobile", public, stable_port, canary_port, cohorts=cohorts)])
+    route = Route("mobile", public, stable_port, canary_port, cohorts=cohorts, session_cookie="__Host-bff_session")
+    running = Gateway([route])
     try:
         running.start()
         wait_up(running, "mobile", "stable")
@@ -145,6 +146,14 @@ def test_the_bearer_token_subject_names_the_user(gateway: Gateway) -> None:
     for subject in ("7", "8", "19", "23", "40"):
         expected = "1.5.0" if user_bucket(subject, SALT) < 50 else "1.4.0"
         assert served_by(gateway, {"Authorization": f"Bearer {token(subject)}"}) == expected, subject
+
+
+def test_without_a_token_the_session_cookie_then_the_anonymous_id_name_the_user(gateway: Gateway) -> None:
+    gateway.set_cohort_weight("mobile", 4, 50)  # all: 50
+    for session in ("s-1", "s-2", "s-3", "s-4", "s-5", "s-6"):
+        expected = "1.5.0" if user_bucket(session, SALT) < 50 else "1.4.0"
+        assert served_by(gateway, {"Cookie": f"theme=dark; __Host-bff_session={session}"}) == expected, session
+        assert served_by(gateway, {"X-Anonymous-Id": session}) == expected, session
 
 
 def test_one_command_moves_every_user_back_to_stable(gateway: Gateway) -> None:
