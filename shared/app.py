@@ -140,10 +140,12 @@ def build_app(
         return JSONResponse(openapi)
 
     routes: list[BaseRoute] = [
+        # Starlette tries routes in order, and a request pays for each route tried before
+        # its own: the probes (frequent, and the cheapest answers), then the API.
         *health_routes(readiness),
+        *endpoint_routes(endpoints),
         telemetry.metrics_route(),
         Route("/openapi.json", openapi_document, methods=["GET"], include_in_schema=False),
-        *endpoint_routes(endpoints),
         *admin_routes(),
         *extra_routes,
     ]
