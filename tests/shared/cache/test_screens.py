@@ -385,3 +385,53 @@ async def test_an_answer_with_a_header_about_the_request_is_not_kept(stack: Stac
 def test_screens_off_keeps_nothing() -> None:
     screens = ScreenCache(0)
     assert not screens.enabled
+
+
+async def test_a_kept_screen_is_answered_without_routing_rendering_or_a_task(stack: Stack) -> None:
+    """Counted, never timed: the hit path below the screen cache middleware does no work."""
+    import sys
+    from types import FrameType
+
+    await stack.http.get("/items/1", headers=as_user(7))
+    app = stack.http._transport.app  # type: ignore[attr-defined]  # the ASGITransport's app
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/items/1",
+        "raw_path": b"/items/1",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"bff"), (b"x-user-id", b"7")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    called: list[str] = []
+
+    def count(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            called.append(frame.f_code.co_name)
+
+    loop = asyncio.get_running_loop()
+    tasks_before = len(asyncio.all_tasks(loop))
+    sys.setprofile(count)
+    try:
+        await app(scope, receive, send)
+    finally:
+        sys.setprofile(None)
+    assert sent[0]["status"] == 200 and sent[1]["body"]
+    assert len(asyncio.all_tasks(loop)) == tasks_before
+    assert "item_screen" not in called and "call" not in called  # no handler, no upstream client
+    assert "matches" not in called  # no routing
+    # The test app's five layers (Starlette's two, state, request id, identity) and the hit.
+    assert len(called) <= 18, called  # 17 when written
