@@ -13,5 +13,12 @@ PAGE_LIMIT = Param(
     allow_empty=True,
 )
 PAGE_CURSOR = Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page", allow_empty=True)
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "header",
+    {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+    "Unique per order the user means to place; reuse it only to retry the same request",
+    required=True,
+)
 
-__all__ = ["PAGE_CURSOR", "PAGE_LIMIT"]
+__all__ = ["IDEMPOTENCY_KEY", "PAGE_CURSOR", "PAGE_LIMIT"]

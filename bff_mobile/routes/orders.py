@@ -10,7 +10,7 @@ from shared import BadRequest, Endpoint, JSONResponse, Param, json_with_etag
 from shared.cursor import decode_cursor
 from shared.identity import caller_id
 from shared.inputs import idempotency_key, json_body, query_int
-from shared.params import PAGE_CURSOR, PAGE_LIMIT
+from shared.params import IDEMPOTENCY_KEY, PAGE_CURSOR, PAGE_LIMIT
 
 _ORDER_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 _ORDER_ID = re.compile(_ORDER_ID_PATTERN)
@@ -76,15 +76,7 @@ ENDPOINTS = [
         response=OrderDetail,
         operation_id="createOrder",
         status=201,
-        params=[
-            Param(
-                "Idempotency-Key",
-                "header",
-                {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
-                "Unique per order the user means to place; reuse it only to retry the same request",
-                required=True,
-            ),
-        ],
+        params=[IDEMPOTENCY_KEY],
         body=NewOrderRequest,
         errors=[422, 502, 503, 504],
         tags=["orders"],

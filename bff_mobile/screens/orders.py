@@ -5,21 +5,15 @@ from __future__ import annotations
 from bff_mobile.deps import MobileDeps
 from bff_mobile.schemas import NewOrderRequest, OrderDetail, OrderItem, OrderList
 from bff_mobile.screens.cards import order_card
-from shared import Deadline, FanOut, NotFound, UnprocessableContent, UpstreamRejected, stale_data
+from shared import Deadline, FanOut, NotFound, stale_data
 from shared.cursor import encode_cursor
 from shared.money import Money
 from upstreams.catalog.models import Product
-from upstreams.orders.models import NewOrder, NewOrderLine, Order
+from upstreams.orders.models import Order
 
 
 async def order_list(deps: MobileDeps, user_id: int, limit: int, position: str | None, deadline: Deadline) -> OrderList:
-    try:
-        page = await deps.orders.page(user_id, limit, position, deadline=deadline)
-    except UpstreamRejected as exc:
-        if exc.code == "invalid_cursor":
-            # Our cursor decoded but the upstream no longer accepts its position.
-            raise UnprocessableContent("cursor has expired; start again without one", field="cursor") from exc
-        raise
+    page = await deps.orders.page(user_id, limit, position, deadline=deadline)
     return OrderList(
         items=[order_card(order) for order in page.items],
         next_cursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
@@ -38,21 +32,8 @@ async def order_detail(deps: MobileDeps, user_id: int, order_id: str, deadline: 
 async def place_order(
     deps: MobileDeps, user_id: int, request: NewOrderRequest, idempotency_key: str, deadline: Deadline
 ) -> OrderDetail:
-    new_order = NewOrder(
-        user_id=user_id,
-        items=[NewOrderLine(product_id=item.product_id, quantity=item.quantity) for item in request.items],
-    )
-    try:
-        order = await deps.orders.create(new_order, idempotency_key, deadline=deadline)
-    except UpstreamRejected as exc:
-        if exc.code == "idempotency_key_reused":
-            raise UnprocessableContent(
-                "this Idempotency-Key was already used with a different body; use a new key for a new order",
-                field="Idempotency-Key",
-            ) from exc
-        if exc.upstream_status == 422:
-            raise UnprocessableContent(f"the order was refused: {exc.code or 'invalid order'}", field="items") from exc
-        raise
+    lines = [(item.product_id, item.quantity) for item in request.items]
+    order = await deps.orders.place(user_id, lines, idempotency_key, deadline=deadline)
     return await _detail(deps, order, deadline)
 
 

@@ -4,11 +4,11 @@ from starlette.responses import Response
 from bff_web.deps import deps_of
 from bff_web.schemas import NewOrderRequest, OrdersPage, PlacedOrder
 from bff_web.screens.orders import orders_page, place_order
-from shared import Endpoint, JSONResponse, Param, json_with_etag
+from shared import Endpoint, JSONResponse, json_with_etag
 from shared.cursor import decode_cursor
 from shared.identity import caller_id
 from shared.inputs import idempotency_key, json_body, query_int
-from shared.params import PAGE_CURSOR, PAGE_LIMIT
+from shared.params import IDEMPOTENCY_KEY, PAGE_CURSOR, PAGE_LIMIT
 
 
 async def list_orders(request: Request) -> Response:
@@ -48,15 +48,7 @@ ENDPOINTS = [
         response=PlacedOrder,
         operation_id="createOrder",
         status=201,
-        params=[
-            Param(
-                "Idempotency-Key",
-                "header",
-                {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
-                "Unique per order the user means to place; reuse it only to retry the same request",
-                required=True,
-            ),
-        ],
+        params=[IDEMPOTENCY_KEY],
         body=NewOrderRequest,
         errors=[422, 502, 503, 504],
         tags=["orders"],

@@ -13,21 +13,15 @@ import asyncio
 from bff_web.deps import WebDeps
 from bff_web.schemas import NewOrderRequest, Order, OrderLine, OrdersPage, PlacedOrder
 from bff_web.screens.shaping import product
-from shared import Deadline, FanOut, UnprocessableContent, UpstreamRejected, stale_data
+from shared import Deadline, FanOut, stale_data
 from shared.cursor import encode_cursor
 from shared.money import Money
 from upstreams.catalog.models import Product as CatalogProduct
-from upstreams.orders.models import NewOrder, NewOrderLine
 from upstreams.orders.models import Order as OrderRecord
 
 
 async def orders_page(deps: WebDeps, user_id: int, limit: int, position: str | None, deadline: Deadline) -> OrdersPage:
-    try:
-        page = await deps.orders.page(user_id, limit, position, deadline=deadline)
-    except UpstreamRejected as exc:
-        if exc.code == "invalid_cursor":
-            raise UnprocessableContent("cursor has expired; start again without one", field="cursor") from exc
-        raise
+    page = await deps.orders.page(user_id, limit, position, deadline=deadline)
     async with FanOut(deadline) as lines_fan:
         details = lines_fan.optional(
             "order_lines", order_details(deps, [o.id for o in page.items], deadline), default={}
@@ -61,21 +55,8 @@ async def orders_page(deps: WebDeps, user_id: int, limit: int, position: str | N
 async def place_order(
     deps: WebDeps, user_id: int, request: NewOrderRequest, idempotency_key: str, deadline: Deadline
 ) -> PlacedOrder:
-    new_order = NewOrder(
-        user_id=user_id,
-        items=[NewOrderLine(product_id=item.product_id, quantity=item.quantity) for item in request.items],
-    )
-    try:
-        record = await deps.orders.create(new_order, idempotency_key, deadline=deadline)
-    except UpstreamRejected as exc:
-        if exc.code == "idempotency_key_reused":
-            raise UnprocessableContent(
-                "this Idempotency-Key was already used with a different body; use a new key for a new order",
-                field="Idempotency-Key",
-            ) from exc
-        if exc.upstream_status == 422:
-            raise UnprocessableContent(f"the order was refused: {exc.code or 'invalid order'}", field="items") from exc
-        raise
+    lines = [(item.product_id, item.quantity) for item in request.items]
+    record = await deps.orders.place(user_id, lines, idempotency_key, deadline=deadline)
     async with FanOut(deadline) as fan:
         catalog = fan.optional(
             "order_products",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from shared import (
     CachePolicy,
     CallExample,
     CallPolicy,
     Deadline,
     Operation,
+    UnprocessableContent,
     UpstreamClient,
     UpstreamRejected,
 )
 from shared.upstream_client import IdempotencyKey
-from upstreams.orders.models import NewOrder, Order, OrderPage
+from upstreams.orders.models import NewOrder, NewOrderLine, Order, OrderPage
 
 LIST_ORDERS = Operation(
     upstream="orders",
@@ -56,13 +59,20 @@ class OrdersClient:
         self._upstream = upstream
 
     async def page(self, user_id: int, limit: int, cursor: str | None, *, deadline: Deadline) -> OrderPage:
-        """A page of the user's orders, newest first. ``cursor`` is the upstream's own."""
+        """A page of the user's orders, newest first. ``cursor`` is the upstream's own; one
+        it no longer accepts is the caller's 422 (``field: cursor``)."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        return await self._upstream.call(
-            LIST_ORDERS, path_params={"user_id": user_id}, params=params, deadline=deadline, cache_user=user_id
-        )
+        try:
+            return await self._upstream.call(
+                LIST_ORDERS, path_params={"user_id": user_id}, params=params, deadline=deadline, cache_user=user_id
+            )
+        except UpstreamRejected as exc:
+            if exc.code == "invalid_cursor":
+                # Our cursor decoded but the upstream no longer accepts its position.
+                raise UnprocessableContent("cursor has expired; start again without one", field="cursor") from exc
+            raise
 
     async def order(self, order_id: str, *, deadline: Deadline) -> Order | None:
         try:
@@ -87,3 +97,25 @@ class OrdersClient:
         )
         await self._upstream.invalidate(f"orders-of:{order.user_id}")
         return created
+
+    async def place(
+        self, user_id: int, lines: Iterable[tuple[int, int]], idempotency_key: str, *, deadline: Deadline
+    ) -> Order:
+        """``create`` for a client's request: ``lines`` are (product id, quantity); the
+        orders service's refusals become the caller's 422, naming what to change."""
+        order = NewOrder(
+            user_id=user_id, items=[NewOrderLine(product_id=product, quantity=quantity) for product, quantity in lines]
+        )
+        try:
+            return await self.create(order, idempotency_key, deadline=deadline)
+        except UpstreamRejected as exc:
+            if exc.code == "idempotency_key_reused":
+                raise UnprocessableContent(
+                    "this Idempotency-Key was already used with a different body; use a new key for a new order",
+                    field="Idempotency-Key",
+                ) from exc
+            if exc.upstream_status == 422:
+                raise UnprocessableContent(
+                    f"the order was refused: {exc.code or 'invalid order'}", field="items"
+                ) from exc
+            raise
