@@ -158,6 +158,14 @@ class RedisConnection:
             except Exception as exc:  # Redis down at start: requests go on without it
                 log.warning("Redis Cluster not reachable at start (%s); the cache will retry", exc)
 
+    async def refresh(self) -> None:
+        """Ask a Cluster for its slot map again (redis-py's own ``NodesManager``), after the
+        subscription lost its node: until a command fails over a slot, redis-py would
+        still send the channel's ``SSUBSCRIBE`` to the dead primary."""
+        if isinstance(self.client, RedisCluster):
+            with contextlib.suppress(Exception):  # no node answers yet: the next try asks again
+                await self.client.nodes_manager.initialize()
+
     def turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Held around a Cluster pipeline, which bypasses the command limit of ``_Cluster``."""
         if isinstance(self.client, _Cluster):

@@ -212,6 +212,7 @@ class RedisStore:
             except Exception as exc:  # Redis went away or failed over: subscribe again
                 log.warning("cache invalidation listener lost Redis (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
+                await self.connection.refresh()  # a Cluster: where the channel's shard is now
                 # Capped low: the time to notice a promoted primary is part of the
                 # staleness window (docs/sre-guide.md, "Redis").
                 delay = min(delay * 2, 1.0)

@@ -106,6 +106,7 @@ async def test_no_seeded_pii_appears_in_any_raw_redis_key_or_value(
     assert leaked == []
 
 
+@pytest.mark.parametrize("redis_topology", ["single"], indirect=True)  # one process's own coalescing
 async def test_one_hundred_concurrent_identical_misses_make_one_upstream_call(
     two_bffs: tuple[ServedUrl, ServedUrl], upstreams: Standins
 ) -> None:
@@ -146,6 +147,7 @@ async def test_an_upstream_can_invalidate_by_publishing_to_redis(
     assert route_calls(upstreams, "catalog", PRODUCT_ROUTE) == 2
 
 
+@pytest.mark.parametrize("redis_topology", ["single"], indirect=True)  # not about the topology
 async def test_stale_data_is_named_in_the_response(upstreams: Standins, topology: RedisTopology, prefix: str) -> None:
     policy = {"cache": {"ttl": 0.2, "stale_ttl": 60}}
     config = upstreams.upstream_config()
