@@ -56,21 +56,25 @@ class Endpoint:
 
     @property
     def serving_handler(self) -> Handler:
-        return kept_screen(self.handler) if self.screen_cache else self.handler
+        if not self.screen_cache:
+            return self.handler
+        return kept_screen(self.handler, frozenset(p.name for p in self.params if p.location == "query"))
 
     def route(self) -> Route:
         return Route(self.path, self.serving_handler, methods=[self.method], name=self.operation_id)
 
 
-def kept_screen(handler: Handler) -> Handler:
+def kept_screen(handler: Handler, query_params: frozenset[str] = frozenset()) -> Handler:
     """``handler``, offering each fresh render to the screen cache when the screen cache
-    middleware missed (it leaves the cache in the scope)."""
+    middleware missed (it leaves the cache in the scope). A request with a query parameter
+    outside ``query_params`` is answered but never kept: junk parameters must not be able to
+    fill the cache with copies of one screen and push the real ones out."""
 
     async def render(request: Request) -> Response:
         scope = request.scope
         screens: ScreenCache | None = scope.get(SCOPE_KEY)
         opened = current_request()
-        if screens is None or opened is None:
+        if screens is None or opened is None or not query_params.issuperset(request.query_params.keys()):
             return await handler(request)
         record = opened.screen = ScreenRecord()
         try:

@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 import pytest
@@ -30,6 +31,7 @@ from shared import (
     Endpoint,
     FanOut,
     Operation,
+    Param,
     Region,
     RetryPolicy,
     UpstreamClient,
@@ -43,7 +45,7 @@ from shared.cache.response_cache import ResponseCache
 from shared.cache.screens import ScreenCache
 from shared.cache.sealing import Sealer
 from shared.cache.stores import MemoryStore
-from shared.endpoints import endpoint_routes
+from shared.endpoints import Handler, endpoint_routes
 from shared.http.httpx_transport import HttpxTransport
 from shared.identity import USER_KEY, caller_id
 from shared.middleware.request_id import RequestIdMiddleware
@@ -194,8 +196,9 @@ def build(max_bytes: int = 1 << 20) -> tuple[Starlette, Shop, ManualClock, Respo
             section = fan.optional("price", price(int(request.path_params["item"])), default=None)
         return json_with_etag(request, {"price": section.value, "degraded": fan.degraded})
 
-    def endpoint(path: str, handler: object, access: str = "caller") -> Endpoint:
-        return Endpoint("GET", path, handler, "", Name, path, access=access, screen_cache=True)  # type: ignore[arg-type]
+    def endpoint(path: str, handler: Handler, access: Literal["caller", "anyone"] = "caller") -> Endpoint:
+        region = Param("region", "query", {"type": "string"}, "a declared query parameter")
+        return Endpoint("GET", path, handler, "", Name, path, params=[region], access=access, screen_cache=True)
 
     routes = endpoint_routes(
         [
@@ -380,6 +383,15 @@ async def test_an_answer_with_a_header_about_the_request_is_not_kept(stack: Stac
     common = {"path": "/p", "query": b"", "user": None, "body": b"{}", "route": None}
     assert not stack.screens.keep(record, headers=[*headers, (b"set-cookie", b"s=1")], **common)  # type: ignore[arg-type]
     assert stack.screens.keep(record, headers=headers, **common)  # type: ignore[arg-type]
+
+
+async def test_a_query_parameter_the_endpoint_does_not_declare_is_answered_but_never_kept(stack: Stack) -> None:
+    for junk in range(5):
+        assert (await stack.http.get(f"/shared/1?junk={junk}")).status_code == 200
+    assert len(stack.screens) == 0
+    await stack.http.get("/shared/1?region=eu")
+    await stack.http.get("/shared/1?region=eu")
+    assert stack.screens.hits == 1  # a declared one keys its own screen
 
 
 def test_screens_off_keeps_nothing() -> None:
