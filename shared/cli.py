@@ -219,7 +219,7 @@ def _rollout(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from shared.cohorts import RolloutPolicy, parse_steps
-    from shared.rollout import run_rollout_harness
+    from shared.rollout_harness import run_rollout_harness
 
     data: dict[str, object] = {}
     if args.policy is not None:

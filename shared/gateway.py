@@ -13,11 +13,12 @@ steps; the config renders them as ACLs on the caller's platform and app version,
 shared/client_identity.py reads them (one valid value per header, else ignored). The
 caller's user (the bearer token's ``sub``, else ``X-User-Id``, the browser session cookie,
 ``X-Anonymous-Id``, else the client address) is hashed with a per-rollout salt into a
-bucket in [0, 100). A request goes to the canary when cohort routing is on and, for any
-step whose weight is set, it is in the step's cohort and its bucket is below the weight:
-each step's weight and the on/off switch are entries of a runtime map, so one command
-moves a step, and one command (``set_cohort_routing(route, False)``) rolls everyone back.
-The token is read, not verified, for routing only: the BFF behind verifies it.
+bucket in [0, 100) (shared/user_buckets.py computes the same). A request goes to the
+canary when cohort routing is on and, for any step whose weight is set, it is in the
+step's cohort and its bucket is below the weight. Each step's weight and the on/off
+switch are entries of a runtime map: one command moves a step, and one command
+(``set_cohort_routing(route, False)``) rolls everyone back. The token is read, not
+verified, for routing only: the BFF behind verifies it.
 
 The gateway also enforces what the BFF's HTTP server (uvicorn) cannot, as
 docs/sre-guide.md "What the gateway in front must enforce" lists: a deadline for a
@@ -338,46 +339,6 @@ class Gateway:
         self.stop()
 
 
-_P1, _P2, _P3, _P4, _P5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
-_MASK = 0xFFFFFFFF
-
-
-def _rotl(value: int, bits: int) -> int:
-    return ((value << bits) | (value >> (32 - bits))) & _MASK
-
-
-def xxh32(data: bytes, seed: int = 0) -> int:
-    """XXH32, as HAProxy's ``xxh32`` converter computes it (seed 0)."""
-    length, offset = len(data), 0
-    if length >= 16:
-        lanes = [(seed + _P1 + _P2) & _MASK, (seed + _P2) & _MASK, seed & _MASK, (seed - _P1) & _MASK]
-        while offset + 16 <= length:
-            for i in range(4):
-                word = int.from_bytes(data[offset + 4 * i : offset + 4 * i + 4], "little")
-                lanes[i] = (_rotl((lanes[i] + word * _P2) & _MASK, 13) * _P1) & _MASK
-            offset += 16
-        hashed = (_rotl(lanes[0], 1) + _rotl(lanes[1], 7) + _rotl(lanes[2], 12) + _rotl(lanes[3], 18)) & _MASK
-    else:
-        hashed = (seed + _P5) & _MASK
-    hashed = (hashed + length) & _MASK
-    while offset + 4 <= length:
-        word = int.from_bytes(data[offset : offset + 4], "little")
-        hashed = (_rotl((hashed + word * _P3) & _MASK, 17) * _P4) & _MASK
-        offset += 4
-    for byte in data[offset:]:
-        hashed = (_rotl((hashed + byte * _P5) & _MASK, 11) * _P1) & _MASK
-    hashed = ((hashed ^ (hashed >> 15)) * _P2) & _MASK
-    hashed = ((hashed ^ (hashed >> 13)) * _P3) & _MASK
-    return hashed ^ (hashed >> 16)
-
-
-def user_bucket(user: str, salt: str) -> int:
-    """The bucket in [0, 100) the gateway puts ``user`` in under ``salt``: the user is on
-    the canary at a step whose cohort it is in when this is below the step's weight.
-    (For an SRE asking "is this user on the canary?": ``show map`` gives the salt.)"""
-    return xxh32((user + salt).encode()) % 100
-
-
 def _label(value: str, what: str) -> str:
     if _LABEL.fullmatch(value) is None:
         raise ValueError(f"a {what} for the gateway is 1-64 of A-Z a-z 0-9 . _ + -, got {value!r}")
@@ -390,7 +351,5 @@ __all__ = [
     "Route",
     "labels_map",
     "render_config",
-    "user_bucket",
     "weights_map",
-    "xxh32",
 ]

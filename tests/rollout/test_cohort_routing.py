@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from shared.cohorts import RolloutPolicy, parse_steps
-from shared.gateway import VERSION_HEADER, Gateway, Route, user_bucket
+from shared.gateway import VERSION_HEADER, Gateway, Route
 from shared.rollout import wait_up
+from shared.user_buckets import user_bucket
 from tests.rollout.support import free_ports
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed (.ci/run installs it)")

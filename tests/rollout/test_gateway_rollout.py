@@ -18,9 +18,10 @@ import pytest
 
 from shared.canary_analysis import scrape
 from shared.cohorts import RolloutPolicy, parse_steps
-from shared.gateway import Gateway, Route, user_bucket
+from shared.gateway import Gateway, Route
 from shared.rollout import Instance, RolloutResult, rolling_restart, run_rollout, wait_up
 from shared.rollout_load import AppUser, AppUserLoad, app_users
+from shared.user_buckets import user_bucket
 from tests.rollout.support import free_ports, write_config
 from tests.support import Standins, mobile_config
 
