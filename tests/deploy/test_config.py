@@ -74,7 +74,10 @@ def test_config_is_accepted_by_the_process_as_the_pod_starts_it(process: str, re
         except ConfigError as exc:
             pytest.fail(f"bff serve {process} would refuse to start in {region}:\n{exc}{env_hint(exc, environ)}")
     assert settings.server.host == "0.0.0.0"
-    assert settings.cache.redis_url is not None
+    redis = settings.cache.redis_settings
+    assert redis is not None and redis.password is not None  # the ACL password, from the Secret
+    assert redis.topology == {"mobile": "sentinel", "web": "cluster"}[process]
+    assert redis.tls
 
 
 @overlays
