@@ -366,8 +366,10 @@ def start_cluster(directory: Path, *, node_timeout_ms: int = 1000) -> RedisTopol
     return topology
 
 
-def start_sentinel_group(directory: Path, *, down_after_ms: int = 1000) -> RedisTopology:
-    """A primary, a replica and 3 Sentinels watching them (quorum 2)."""
+def start_sentinel_group(directory: Path, *, down_after_ms: int = 1000, for_failover: bool = False) -> RedisTopology:
+    """A primary, a replica and 3 Sentinels watching them (quorum 2). ``for_failover``
+    waits until the Sentinels know each other and the replica (hello messages, about 5 s),
+    which only a promotion needs: naming the primary works at once."""
     topology = RedisTopology("sentinel")
     try:
         primary, primary_port = start_redis(directory=directory)
@@ -396,7 +398,7 @@ def start_sentinel_group(directory: Path, *, down_after_ms: int = 1000) -> Redis
                     return False
             finally:
                 client.close()
-            for port in topology.sentinel_ports:
+            for port in topology.sentinel_ports if for_failover else ():
                 sentinel = redis.Redis(port=port, socket_timeout=1)
                 try:
                     state: dict[str, Any] = sentinel.sentinel_master(topology.service_name)  # type: ignore[assignment]
@@ -431,10 +433,12 @@ TOPOLOGIES = ("single", "sentinel", "cluster")
 
 
 @contextmanager
-def running_topology(name: str, directory: Path) -> Iterator[RedisTopology]:
+def running_topology(name: str, directory: Path, *, for_failover: bool = False) -> Iterator[RedisTopology]:
     """Start topology ``name`` (one of ``TOPOLOGIES``) in ``directory``; stop it after."""
-    starters = {"single": start_single, "sentinel": start_sentinel_group, "cluster": start_cluster}
-    topology = starters[name](directory)
+    if name == "sentinel":
+        topology = start_sentinel_group(directory, for_failover=for_failover)
+    else:
+        topology = {"single": start_single, "cluster": start_cluster}[name](directory)
     try:
         yield topology
     finally:

@@ -173,7 +173,7 @@ def test_a_primary_killed_under_load_fails_no_request_and_serves_nothing_staler_
     name: str, standins: Standins, tmp_path: Path, record_property: Any
 ) -> None:
     global KEY_TAG
-    with running_topology(name, tmp_path) as topology, versioned_catalog() as (catalog, catalog_url):
+    with running_topology(name, tmp_path, for_failover=True) as topology, versioned_catalog() as (catalog, catalog_url):
         prefix, killed = channel_prefix(topology)
         KEY_TAG = f"{prefix}:invalidate"
         upstreams = standins.upstream_config()
