@@ -156,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"latency: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # urllib's URLError too: a stand-in or target stopped answering
+        print(f"latency: {exc}; a stand-in or target stopped answering, see the logs in {args.out}", file=sys.stderr)
+        return 1
 
     report = render_report(args, maxima, open_runs)
     print("\n" + report)

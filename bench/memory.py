@@ -206,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"memory: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # urllib's URLError too: a stand-in or target stopped answering
+        print(f"memory: {exc}; a stand-in or target stopped answering, see the logs in {args.out}", file=sys.stderr)
+        return 1
 
     report, passed = render_report(args, phases)
     print("\n" + report)
