@@ -147,6 +147,11 @@ class RedisConnection:
             )
             self.client = Redis.from_pool(pool_of_one)
 
+    @property
+    def subscribed_at(self) -> str | None:
+        """``host:port`` of the node that confirmed the latest subscription (``None``: none yet)."""
+        return self._subscribed_at
+
     async def open(self, timeout: float = 2.0) -> None:
         """Learn a Cluster's slot map now, at start, rather than in the first requests'
         time budgets (the first ``initialize`` reads ``COMMAND``: tens of ms of parsing).

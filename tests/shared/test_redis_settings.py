@@ -151,3 +151,14 @@ async def test_each_form_builds_its_redis_py_client_without_connecting(redis: Re
         assert connection.reader is connection.client  # read_from_replicas is off by default
     finally:
         await connection.aclose()
+
+
+async def test_read_from_replicas_sends_lookups_to_a_replica_of_a_sentinel_group() -> None:
+    redis = RedisSettings.model_validate(
+        {"sentinel": {"service_name": "b", "sentinels": ["127.0.0.1:1"]}, "read_from_replicas": True}
+    )
+    connection = connect(redis, pool_size=4, op_timeout=0.1, connect_timeout=0.1)
+    try:
+        assert connection.reader is not connection.client
+    finally:
+        await connection.aclose()

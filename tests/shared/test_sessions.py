@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shared.auth.sessions import LoginState, SessionStore, digest
@@ -79,3 +81,23 @@ async def test_a_failing_store_is_an_unavailable_dependency_not_a_logout() -> No
     with pytest.raises(UpstreamUnavailable) as caught:
         await sessions.get("any")
     assert caught.value.status == 503
+
+
+async def test_a_session_id_carries_its_users_slot_and_its_keys_share_it() -> None:
+    sessions = store(Clock())
+    first, _ = await sessions.create(7, "token", token_expires_in=60)
+    second, _ = await sessions.create(7, "token", token_expires_in=60)
+    other, _ = await sessions.create(8, "token", token_expires_in=60)
+    slot = first.partition(".")[0]
+    assert second.partition(".")[0] == slot != other.partition(".")[0]
+    assert re.fullmatch(r"[0-9a-f]{16}", slot)  # an HMAC of the user id, not the id
+    assert sessions._key(first).startswith(f"t:session:{{{slot}}}:")  # the index's hash tag too
+
+
+async def test_logout_all_also_ends_sessions_made_before_user_slots() -> None:
+    sessions = store(Clock())
+    bound_store, keys, _ = sessions._bound()
+    legacy_key = sessions._key("an-old-cookie-without-a-slot")
+    await bound_store.set(legacy_key, b"{}", 60, [keys.tag("sessions-of-user:7")])
+    await sessions.create(7, "token", token_expires_in=60)
+    assert await sessions.delete_all(7) == 2

@@ -108,7 +108,9 @@ async def test_after_a_dropped_subscription_the_in_process_tier_is_dropped(
     redis_topology: RedisTopology, cache: ResponseCache
 ) -> None:
     key = cache.keys.entry("catalog.get_product", "s1", {"id": 1}, None)
-    await eventually(lambda: cache.store.store.connection._subscribed_at is not None, "subscribed")  # type: ignore[attr-defined]
+    store = cache.store.store
+    assert isinstance(store, RedisStore)
+    await eventually(lambda: store.connection.subscribed_at is not None, "subscribed")
     await load(cache, key)
     assert await held_locally(cache, key)
     assert kill_subscriptions(redis_topology) >= 1
@@ -121,13 +123,12 @@ async def test_a_subscription_that_stops_answering_is_given_up_within_three_hear
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     with running_topology("single", tmp_path_factory.mktemp("paused")) as topology:
-        store = topology.store(timeout=0.5)
+        store = RedisStore(topology.store(timeout=0.5).connection, heartbeat=0.1)
         seen: list[bytes] = []
 
         async def handler(message: bytes) -> None:
             seen.append(message)
 
-        store._heartbeat = 0.1
         await store.listen("paused:invalidate", handler)
         try:
             await eventually(lambda: len(seen) == 1, "the first subscription")
