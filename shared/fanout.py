@@ -33,7 +33,7 @@ import asyncio
 import contextvars
 import logging
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Collection, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -176,9 +176,7 @@ class FanOut:
                 self._degrade(section, section._error)
         try:
             while pending:
-                done, _ = await asyncio.wait(
-                    pending, timeout=self.deadline.remaining(), return_when=asyncio.FIRST_COMPLETED
-                )
+                done = await _first_done(pending, self.deadline.remaining())
                 if not done:  # the deadline passed
                     await self._expire(list(pending.values()))
                     return
@@ -226,6 +224,28 @@ class FanOut:
 _enclosing_section: contextvars.ContextVar[Section[Any] | None] = contextvars.ContextVar(
     "fanout_enclosing_section", default=None
 )
+
+
+async def _first_done(tasks: Collection[asyncio.Task[Any]], timeout: float) -> list[asyncio.Task[Any]]:
+    """The tasks done once one of them is, or none when ``timeout`` passes first: what
+    ``asyncio.wait(FIRST_COMPLETED)`` does, without its checks and sets on every call."""
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    for task in tasks:
+        task.add_done_callback(wake)
+    timer = loop.call_later(max(timeout, 0.0), wake)
+    try:
+        await woken
+    finally:
+        timer.cancel()
+        for task in tasks:
+            task.remove_done_callback(wake)
+    return [task for task in tasks if task.done()]
 
 
 async def _resumed(work: Coroutine[Any, Any, T], waits_on: Any) -> T:

@@ -2,11 +2,13 @@
 
 A call that finds it full waits at most ``max_wait`` and is then rejected at once,
 so a slow upstream ties up a bounded number of connections and never a growing queue.
+A freed slot goes straight to the longest waiter, so a late arrival cannot overtake it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from shared.policy import BulkheadPolicy
 
@@ -14,26 +16,48 @@ from shared.policy import BulkheadPolicy
 class Bulkhead:
     def __init__(self, policy: BulkheadPolicy) -> None:
         self.policy = policy
-        self._slots = asyncio.Semaphore(policy.max_concurrent)
         self.in_use = 0
         self.rejected = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> bool:
         """Take a slot; ``False`` if none frees up within ``max_wait``."""
-        if not self._slots.locked():
-            await self._slots.acquire()
-        else:
-            try:
-                await asyncio.wait_for(self._slots.acquire(), self.policy.max_wait)
-            except TimeoutError:
-                self.rejected += 1
-                return False
-        self.in_use += 1
-        return True
+        if self.in_use < self.policy.max_concurrent and not self._waiters:
+            self.in_use += 1  # the common case: a counter, no lock and no await
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(self.policy.max_wait, _time_out, waiter)
+        try:
+            await waiter
+        except TimeoutError:
+            if waiter in self._waiters:  # a release may have passed it over already
+                self._waiters.remove(waiter)
+            self.rejected += 1
+            return False
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.release()  # handed a slot, then cancelled before it ran: give it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+        finally:
+            timer.cancel()
+        return True  # the releasing call handed its slot over (in_use unchanged)
 
     def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes to the waiter
+                return
         self.in_use -= 1
-        self._slots.release()
+
+
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 __all__ = ["Bulkhead"]
