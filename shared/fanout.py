@@ -148,7 +148,10 @@ class FanOut:
             return section
         finally:
             context.run(_in_caller.set, None)
-        section._task = asyncio.get_running_loop().create_task(_resumed(work, waits_on), context=context)
+        # Stopped at own_task(): the task resumes the coroutine itself, where it stopped.
+        # Stopped on anything else: the task must first wait on that, through _resumed.
+        rest = work if waits_on is _MOVE else _resumed(work, waits_on)
+        section._task = asyncio.get_running_loop().create_task(rest, context=context)
         return section
 
     async def __aenter__(self) -> FanOut:
@@ -257,11 +260,6 @@ async def _resumed(work: Coroutine[Any, Any, T], waits_on: Any) -> T:
 @types.coroutine
 def _drive(work: Coroutine[Any, Any, Any], waits_on: Any) -> Generator[Any, Any, Any]:
     """Hand each wait of ``work`` to the task running this, as if ``work`` were its own."""
-    if waits_on is _MOVE:  # it asked to go on in its own task: this is it
-        try:
-            waits_on = work.send(None)
-        except StopIteration as finished:
-            return finished.value
     while True:
         try:
             sent = yield waits_on
