@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -58,25 +59,34 @@ class Endpoint:
     def serving_handler(self) -> Handler:
         if not self.screen_cache:
             return self.handler
-        return kept_screen(self.handler, frozenset(p.name for p in self.params if p.location == "query"))
+        return kept_screen(
+            self.handler,
+            frozenset(p.name for p in self.params if p.location == "query"),
+            frozenset(p.name for p in self.params if p.location == "path" and p.schema.get("type") == "integer"),
+        )
 
     def route(self) -> Route:
         return Route(self.path, self.serving_handler, methods=[self.method], name=self.operation_id)
 
 
-def kept_screen(handler: Handler, query_params: frozenset[str] = frozenset()) -> Handler:
+def kept_screen(
+    handler: Handler, query_params: frozenset[str] = frozenset(), integer_path_params: frozenset[str] = frozenset()
+) -> Handler:
     """``handler``, offering each fresh render to the screen cache when the screen cache
-    middleware missed (it leaves the cache in the scope). A request with a query parameter
-    outside ``query_params`` is answered but never kept: junk parameters must not be able to
-    fill the cache with copies of one screen and push the real ones out."""
+    middleware missed (it leaves the cache in the scope). Only a request in the one
+    spelling of what the handler reads is kept: query parameters of ``query_params`` each
+    at most once, encoded as ``urlencode`` does, and integer path parameters without a
+    leading zero. Any other is answered but never kept: junk parameters, repeats, stray
+    ``&`` or encoded letters must not be able to fill the cache with copies of one screen
+    and push the real ones out."""
 
     async def render(request: Request) -> Response:
         scope = request.scope
         screens: ScreenCache | None = scope.get(SCOPE_KEY)
         opened = current_request()
-        if screens is None or opened is None or not query_params.issuperset(request.query_params.keys()):
+        if screens is None or opened is None or not _canonical(request, query_params, integer_path_params):
             return await handler(request)
-        record = opened.screen = ScreenRecord()
+        record = opened.screen = ScreenRecord(screens.generation)
         try:
             response = await handler(request)
         finally:
@@ -94,6 +104,19 @@ def kept_screen(handler: Handler, query_params: frozenset[str] = frozenset()) ->
         return response
 
     return render
+
+
+def _canonical(request: Request, query_params: frozenset[str], integer_path_params: frozenset[str]) -> bool:
+    query = request.scope["query_string"]
+    if query:
+        pairs = request.query_params.multi_items()
+        names = [name for name, _ in pairs]
+        if len(set(names)) != len(names) or not query_params.issuperset(names):
+            return False
+        if urlencode(pairs).encode("latin-1", "replace") != query:
+            return False
+    path_params = request.path_params
+    return not any(str(path_params.get(name, ""))[:1] == "0" for name in integer_path_params)
 
 
 def endpoint_routes(endpoints: Iterable[Endpoint]) -> list[Route]:

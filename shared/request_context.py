@@ -20,11 +20,14 @@ from contextvars import ContextVar, Token
 class ScreenRecord:
     """What a screen being rendered depends on: the cache entries it read, their tags, and
     the earliest moment one of them stops being fresh. Anything the cache did not answer
-    fresh (an uncached call, a stale entry) makes the screen uncacheable."""
+    fresh (an uncached call, a stale entry) makes the screen uncacheable. ``generation``
+    is the screen cache's when the rendering started: an invalidation since then may have
+    dropped an entry this render already read, so the render is not kept."""
 
-    __slots__ = ("cacheable", "fresh_until", "keys", "per_user", "tags")
+    __slots__ = ("cacheable", "fresh_until", "generation", "keys", "per_user", "tags")
 
-    def __init__(self) -> None:
+    def __init__(self, generation: int = 0) -> None:
+        self.generation = generation
         self.cacheable = True
         self.fresh_until = math.inf
         self.per_user = False

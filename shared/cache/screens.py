@@ -14,7 +14,9 @@ read. The answer is kept only when all of these hold:
 
 It is dropped with the entries it was made of, by key, tag or operation (every
 invalidation of the response cache, local or from another replica, reaches it), and all of
-it on a config reload. Bounded in bytes, least recently used out first.
+it on a config reload; a render during which any of these happened is not kept (it may
+hold an entry read before it was dropped). Bounded in bytes (bodies, gzip variants and
+keys), least recently used out first.
 
 ``ScreenCacheMiddleware`` answers hits before routing, with 304 for a matching
 ``If-None-Match`` and gzip (compressed once per entry) for clients that ask; the endpoint
@@ -97,6 +99,8 @@ class ScreenCache:
         self.hits = 0
         self.kept = 0
         self.dropped = 0
+        #: Counts drops and clears: a render started under another generation is not kept.
+        self.generation = 0
 
     # Lookup ---------------------------------------------------------------------------
 
@@ -128,9 +132,11 @@ class ScreenCache:
                 for name, value in screen.headers
             ]
             headers.append((b"content-encoding", b"gzip"))
-            screen.gzipped = (headers, body)
+            screen.gzipped = variant = (headers, body)
             self.bytes += len(body)
             screen.size += len(body)
+            self._evict()  # the caller holds the variant: it is served even if this screen goes
+            return variant
         return screen.gzipped
 
     # Keeping --------------------------------------------------------------------------
@@ -147,7 +153,7 @@ class ScreenCache:
         route: Any,
     ) -> bool:
         """Keep a fresh render; ``False`` when the record says it must not be kept."""
-        if not self.enabled or not record.cacheable or not record.keys:
+        if not self.enabled or not record.cacheable or not record.keys or record.generation != self.generation:
             return False
         now = self._clock()
         expires = min(record.fresh_until, now + self._max_age)
@@ -171,6 +177,7 @@ class ScreenCache:
         self._remove(key)
         deps = tuple(dict.fromkeys([*record.keys, *record.tags]))
         screen = Screen(key, body, [*headers, VARY], etag, expires, route, deps)
+        screen.size += len(path) + len(query)  # the key is held too
         if screen.size > self._max_bytes:
             return False
         self._entries[key] = screen
@@ -178,15 +185,18 @@ class ScreenCache:
         for dep in deps:
             self._by_dep.setdefault(dep, set()).add(key)
         self.kept += 1
-        while self.bytes > self._max_bytes:
-            oldest = next(iter(self._entries))
-            self._remove(oldest)
+        self._evict()
         return True
+
+    def _evict(self) -> None:
+        while self.bytes > self._max_bytes:
+            self._remove(next(iter(self._entries)))
 
     # Dropping -------------------------------------------------------------------------
 
     def drop(self, deps: Iterable[str]) -> int:
         """Drop every screen made of any of ``deps`` (entry keys or tag keys)."""
+        self.generation += 1
         dropped = 0
         for dep in deps:
             for key in list(self._by_dep.get(dep, ())):
@@ -198,6 +208,7 @@ class ScreenCache:
         return self.drop([dep for dep in self._by_dep if dep.startswith(prefix)])
 
     def clear(self) -> None:
+        self.generation += 1
         self.dropped += sum(1 for value in self._entries.values() if value is not _PER_USER)
         self._entries.clear()
         self._by_dep.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import math
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -105,6 +106,9 @@ class Shop:
     asked: Counter[str]
     cents: int = 100
     failing: bool = False
+    #: When set, ``/paused/{item}`` waits on it after reading its price (another section's wait).
+    pause: asyncio.Event | None = None
+    paused: asyncio.Event | None = None
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         kind, key = request.url.path.strip("/").split("/")
@@ -188,6 +192,13 @@ def build(max_bytes: int = 1 << 20) -> tuple[Starlette, Shop, ManualClock, Respo
         # Shared data only, but the answer names the caller: kept per caller.
         return json_with_etag(request, {"hello": caller_id(request), "price": await price(1)})
 
+    async def paused_screen(request: Request) -> Response:
+        cents = await price(int(request.path_params["item"]))
+        if shop.pause is not None and shop.paused is not None:
+            shop.paused.set()
+            await shop.pause.wait()
+        return json_with_etag(request, {"price": cents})
+
     async def live_screen(request: Request) -> Response:
         return json_with_etag(request, {"price": await price(1, GET_LIVE_PRICE)})
 
@@ -198,7 +209,10 @@ def build(max_bytes: int = 1 << 20) -> tuple[Starlette, Shop, ManualClock, Respo
 
     def endpoint(path: str, handler: Handler, access: Literal["caller", "anyone"] = "caller") -> Endpoint:
         region = Param("region", "query", {"type": "string"}, "a declared query parameter")
-        return Endpoint("GET", path, handler, "", Name, path, params=[region], access=access, screen_cache=True)
+        params = [region]
+        if "{item}" in path:
+            params.append(Param("item", "path", {"type": "integer", "minimum": 1}, "an item id"))
+        return Endpoint("GET", path, handler, "", Name, path, params=params, access=access, screen_cache=True)
 
     routes = endpoint_routes(
         [
@@ -206,6 +220,7 @@ def build(max_bytes: int = 1 << 20) -> tuple[Starlette, Shop, ManualClock, Respo
             endpoint("/shared/{item}", shared_screen, access="anyone"),
             endpoint("/greeting", greeting_screen),
             endpoint("/live", live_screen, access="anyone"),
+            endpoint("/paused/{item}", paused_screen, access="anyone"),
             endpoint("/optional/{item}", optional_screen, access="anyone"),
         ]
     )
@@ -392,6 +407,50 @@ async def test_a_query_parameter_the_endpoint_does_not_declare_is_answered_but_n
     await stack.http.get("/shared/1?region=eu")
     await stack.http.get("/shared/1?region=eu")
     assert stack.screens.hits == 1  # a declared one keys its own screen
+
+
+async def test_a_declared_parameter_spelled_another_way_is_answered_but_never_kept(stack: Stack) -> None:
+    # Each spelling would be a copy of one screen: a repeat, a stray '&', an encoded
+    # letter, a leading zero in an integer path parameter.
+    for url in ("/shared/1?region=eu&region=eu", "/shared/1?region=eu&", "/shared/1?region=%65u", "/shared/01"):
+        assert (await stack.http.get(url)).status_code == 200
+    assert len(stack.screens) == 0
+    await stack.http.get("/shared/1?region=eu")
+    await stack.http.get("/shared/1?region=eu")
+    assert stack.screens.hits == 1
+
+
+async def test_an_invalidation_while_a_screen_renders_keeps_that_render_out(stack: Stack) -> None:
+    await stack.http.get("/shared/1")  # price:1 is in the cache
+    stack.shop.pause, stack.shop.paused = asyncio.Event(), asyncio.Event()
+    rendering = asyncio.ensure_future(stack.http.get("/paused/1"))
+    await stack.shop.paused.wait()  # the render read the price and waits on another section
+    stack.shop.cents = 500
+    await stack.cache.invalidate_entity("price:1")
+    stack.shop.pause.set()
+    assert (await rendering).json()["price"] == 101  # read before the invalidation: served
+    assert len(stack.screens) == 0  # but never kept, to be served after it
+    assert (await stack.http.get("/paused/1")).json()["price"] == 501
+
+
+def test_the_byte_bound_counts_gzip_variants_and_keys() -> None:
+    from shared.request_context import ScreenRecord
+
+    wall = ManualClock()
+    screens = ScreenCache(4_000, gzip_min_bytes=50, clock=wall)
+    record = ScreenRecord()
+    record.depends_on("t:k", [], wall() + 10, per_user=False)
+    headers = [(b"content-type", b"application/json"), (b"etag", b'W/"1"')]
+    body = random.Random(0).randbytes(1_000)  # does not compress: the variant is as large as the body
+    for item in range(3):
+        assert screens.keep(record, path=f"/p/{item}", query=b"", user=None, body=body, headers=headers, route=None)
+    for item in range(3):
+        screen = screens.lookup(f"/p/{item}", b"", None)
+        if screen is not None:
+            screens.gzipped(screen)
+        assert screens.bytes <= 4_000
+    long_query = b"q=" + b"x" * 4_000
+    assert not screens.keep(record, path="/p", query=long_query, user=None, body=b"{}", headers=headers, route=None)
 
 
 def test_screens_off_keeps_nothing() -> None:
