@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from redis.commands.core import AsyncScript
@@ -62,17 +63,22 @@ class LocalBuckets:
 
     def __init__(self, clock: Clock = time.monotonic, max_buckets: int = 100_000) -> None:
         self._clock = clock
-        self._buckets: dict[str, _LocalBucket] = {}
+        self._buckets: OrderedDict[str, _LocalBucket] = OrderedDict()
         self._max = max_buckets
 
     def take(self, key: str, rate: Rate) -> float:
         """0 if a token was taken, else seconds until one will be there."""
         now = self._clock()
-        bucket = self._buckets.get(key)
+        buckets = self._buckets
+        bucket = buckets.get(key)
         if bucket is None:
-            if len(self._buckets) >= self._max:
-                self._buckets.clear()  # crude but bounded: a flood of clients cannot grow memory
-            bucket = self._buckets[key] = _LocalBucket(rate.burst, now)
+            if len(buckets) >= self._max:
+                # Bounded memory, least recently used out first: a flood of new clients
+                # cannot reset the buckets of the clients still sending.
+                buckets.popitem(last=False)
+            bucket = buckets[key] = _LocalBucket(rate.burst, now)
+        else:
+            buckets.move_to_end(key)
         bucket.tokens = min(rate.burst, bucket.tokens + (now - bucket.updated) * rate.per_second)
         bucket.updated = now
         if bucket.tokens >= 1:

@@ -100,6 +100,18 @@ def test_local_bucket_refills_at_its_rate() -> None:
     assert buckets.take("k", rate) == 0.0
 
 
+def test_a_flood_of_new_clients_cannot_reset_the_bucket_of_a_client_still_sending() -> None:
+    clock = ManualClock()
+    buckets = LocalBuckets(clock, max_buckets=100)
+    rate = Rate(per_second=0.001, burst=2)
+    assert [buckets.take("steady", rate) for _ in range(2)] == [0.0, 0.0]
+    for flood in range(1_000):  # ten times the table, the steady client between them
+        buckets.take(f"flood-{flood}", rate)
+        if flood % 50 == 0:
+            assert buckets.take("steady", rate) > 0  # still empty: never reset
+    assert len(buckets._buckets) == 100
+
+
 def anonymous(upstreams: Standins, **server: object) -> MobileSettings:
     config = mobile_config(upstreams, server=server)
     config["rate_limit"] = {"enabled": True, "per_client": {"per_second": 0.01, "burst": 3}}
