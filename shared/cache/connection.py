@@ -136,15 +136,16 @@ class RedisConnection:
                 self._reader = self._sentinel.slave_for(sentinel.service_name, redis_class=Redis, db=settings.db)
         else:
             assert settings.url is not None  # validated: exactly one topology
-            url_options: dict[str, Any] = dict(auth)
-            if settings.tls_ca_file is not None:
-                url_options["ssl_ca_certs"] = settings.tls_ca_file
+            tls_options = {"ssl_ca_certs": settings.tls_ca_file} if settings.tls_ca_file is not None else {}
             # A burst of more concurrent operations than connections (a cold stampede: the
             # very case the fill lock is for) waits for a free connection within the budget,
             # rather than failing at once with MaxConnectionsError and tripping the breaker.
             pool_of_one = BlockingConnectionPool.from_url(
-                settings.url, max_connections=pool_size, timeout=op_timeout, **timeouts, **url_options
+                settings.url, max_connections=pool_size, timeout=op_timeout, **timeouts, **tls_options
             )
+            # After the URL's own: from_url lets the URL win, and the environment's ACL
+            # user and password must (the URL may carry an old one).
+            pool_of_one.connection_kwargs.update(auth)
             self.client = Redis.from_pool(pool_of_one)
 
     @property

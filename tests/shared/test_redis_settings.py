@@ -10,6 +10,7 @@ import pytest
 from shared import ConfigError, ProcessSettings, load_settings
 from shared.cache.connection import connect
 from shared.settings import RedisSettings
+from tests.support import start_redis, stop_redis
 
 KEYS = {
     "BFF_CACHE__HMAC_KEY": "k",
@@ -162,3 +163,22 @@ async def test_read_from_replicas_sends_lookups_to_a_replica_of_a_sentinel_group
         assert connection.reader is not connection.client
     finally:
         await connection.aclose()
+
+
+async def test_the_acl_user_and_password_from_the_environment_win_over_the_url() -> None:
+    process, port = start_redis("--user", "bff", "on", ">from-the-secret", "~*", "&*", "+@all")  # beside default
+    try:
+        environ = {**KEYS, "BFF_CACHE__REDIS__USERNAME": "bff", "BFF_CACHE__REDIS__PASSWORD": "from-the-secret"}
+        settings = load_settings(
+            ProcessSettings, None, environ | {"BFF_CACHE__REDIS__URL": f"redis://old:stale@127.0.0.1:{port}/0"}
+        )
+        redis = settings.cache.redis_settings
+        assert redis is not None
+        connection = connect(redis, pool_size=2, op_timeout=1, connect_timeout=1)
+        try:
+            assert await connection.client.ping()
+            assert await connection.client.acl_whoami() == "bff"
+        finally:
+            await connection.aclose()
+    finally:
+        stop_redis(process)
