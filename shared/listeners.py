@@ -30,9 +30,25 @@ from __future__ import annotations
 import socket
 
 from shared.problems import problem
-from shared.servers import bind_socket
 from shared.settings import AdminSettings, ServerSettings
 from shared.types import ASGIApp, Receive, Scope, Send
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: ephemeral), not yet listening."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets it recognises as TCP,
+    # and without it every kept-alive request after the first waited ~40 ms (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        # Lets a fixed port be rebound right after a restart (sockets in TIME_WAIT).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
 
 ADMIN_PREFIX = "/admin"
 #: Answered on both listeners: probes, and the scrape of one pod reached by port-forward.
@@ -139,4 +155,4 @@ class ListenerGate:
         await response(scope, receive, send)
 
 
-__all__ = ["ADMIN_PREFIX", "OPERATIONAL_PATHS", "ListenerGate", "Listeners"]
+__all__ = ["ADMIN_PREFIX", "OPERATIONAL_PATHS", "ListenerGate", "Listeners", "bind_socket"]

@@ -27,7 +27,9 @@ from typing import Literal, Self
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["ServerStartupError", "ServerThread", "bind_socket", "serve_apps"]
+from shared.listeners import bind_socket
+
+__all__ = ["ServerStartupError", "ServerThread", "serve_apps"]
 
 LifespanMode = Literal["auto", "on", "off"]
 
@@ -59,22 +61,6 @@ class _GroupedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (0: ephemeral), not yet listening."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets it recognises as TCP,
-    # and without it every kept-alive request after the first waited ~40 ms (Nagle).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        # Lets a fixed port be rebound right after a restart (sockets in TIME_WAIT).
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class _ServerGroup:
