@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import types
 from collections.abc import Collection, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -149,8 +148,8 @@ class FanOut:
         finally:
             context.run(_in_caller.set, None)
         # Stopped at own_task(): the task resumes the coroutine itself, where it stopped.
-        # Stopped on anything else: the task must first wait on that, through _resumed.
-        rest = work if waits_on is _MOVE else _resumed(work, waits_on)
+        # Stopped on anything else: the task must first wait on that, through _Resumed.
+        rest = work if waits_on is _MOVE else _Resumed(work, waits_on)
         section._task = asyncio.get_running_loop().create_task(rest, context=context)
         return section
 
@@ -251,31 +250,49 @@ async def _first_done(tasks: Collection[asyncio.Task[Any]], timeout: float) -> l
     return [task for task in tasks if task.done()]
 
 
-async def _resumed(work: Coroutine[Any, Any, T], waits_on: Any) -> T:
-    """The rest of ``work``, which started outside a task and now waits on ``waits_on``."""
-    result: T = await _drive(work, waits_on)
-    return result
+class _Resumed(Coroutine[Any, Any, T]):
+    """The rest of ``work``, which started outside a task and now waits on ``waits_on``,
+    as the coroutine of its own task: each wait of ``work`` is handed to that task as if
+    ``work`` were its own.
+
+    Not an ``async def``: a task cancelled before its first step throws into its coroutine
+    at once, and an ``async def`` not yet started would end there without ``work`` hearing
+    of it (its ``finally`` blocks never run in a task, what it waits on goes on running).
+    Here the throw reaches ``work``; on a cancellation, what ``work`` waits on is cancelled
+    first, as a task waiting on it would have cancelled it."""
+
+    __slots__ = ("_started", "_waits_on", "_work")
+
+    def __init__(self, work: Coroutine[Any, Any, T], waits_on: Any) -> None:
+        self._work = work
+        self._waits_on = waits_on
+        self._started = False
+
+    def send(self, value: Any) -> Any:
+        if self._started:
+            return self._work.send(value)
+        self._started = True
+        return self._waits_on  # the task's first step: wait on what work stopped on
+
+    def throw(self, typ: Any, val: Any = None, tb: TracebackType | None = None) -> Any:
+        if not self._started:
+            self._started = True
+            waits_on = self._waits_on
+            if isinstance(typ, asyncio.CancelledError) and isinstance(waits_on, asyncio.Future):
+                waits_on.cancel()
+                waits_on.add_done_callback(_consume_outcome)  # work hears of it here, not from it
+        if val is None and tb is None:
+            return self._work.throw(typ)
+        return self._work.throw(typ, val, tb)  # pragma: no cover  # the legacy signature
+
+    def close(self) -> None:
+        self._work.close()
+
+    def __await__(self) -> Generator[Any, Any, T]:  # pragma: no cover  # only run by its task
+        raise TypeError("a section's work is run by its own task, not awaited")
 
 
-@types.coroutine
-def _drive(work: Coroutine[Any, Any, Any], waits_on: Any) -> Generator[Any, Any, Any]:
-    """Hand each wait of ``work`` to the task running this, as if ``work`` were its own."""
-    while True:
-        try:
-            sent = yield waits_on
-        except BaseException as thrown:  # cancellation, or an error the task throws in
-            try:
-                waits_on = work.throw(thrown)
-            except StopIteration as finished:
-                return finished.value
-        else:
-            try:
-                waits_on = work.send(sent)
-            except StopIteration as finished:
-                return finished.value
-
-
-def _consume_outcome(task: asyncio.Task[Any]) -> None:
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
 

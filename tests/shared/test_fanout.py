@@ -259,3 +259,33 @@ async def test_own_task_outside_a_fan_out_does_nothing() -> None:
     caller = asyncio.current_task()
     await own_task()
     assert asyncio.current_task() is caller
+
+
+async def test_a_section_cancelled_before_its_task_ran_unwinds_and_cancels_what_it_waits_on() -> None:
+    unwound: list[str] = []
+
+    async def child() -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            unwound.append("child")
+            raise
+
+    async def gathers() -> None:
+        try:
+            await asyncio.gather(child())  # waits on the gather before its task exists
+        except asyncio.CancelledError:
+            unwound.append("section")
+            raise
+
+    async def fails_at_once() -> object:
+        raise down("profile")
+
+    with pytest.raises(UpstreamUnavailable):
+        async with FanOut(Deadline.after(1)) as fan:
+            waiting = fan.required("children", gathers())
+            fan.required("profile", fails_at_once())  # cancels "children" before its task ran
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert waiting._task is not None and waiting._task.cancelled()
+    assert sorted(unwound) == ["child", "section"]  # nothing left running past the fan-out
