@@ -19,7 +19,8 @@ only to the replicas of the shard that owns the channel (docs/sre-guide.md, "Red
 ``subscribe`` yields ``None`` each time the subscription is (re)established and the
 payload of each event. redis-py reconnects and resubscribes a dropped subscription on its
 own, silently; the server's subscribe confirmation is the one sign that events published
-meanwhile were lost, so the caller treats each ``None`` after the first as a blind spot.
+meanwhile were lost, so at each ``None`` the caller drops what it holds in front of Redis
+(at the first there is nothing yet to drop).
 A connection that stays silent (half-open, a partitioned node) is found by a ``PING``
 every ``heartbeat`` seconds: no answer for three of them and the subscription is dropped.
 """
