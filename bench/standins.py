@@ -4,7 +4,7 @@
 
 The stand-ins are the load's backend, not under test, and they share a core with wrk, so
 they should cost as little CPU as possible: uvloop, as every target under test uses.
-It also sidesteps a problem of the stdlib loop here: ``shared/servers.py`` binds its
+It also sidesteps a problem of the stdlib loop here: ``shared/cli/servers.py`` binds its
 sockets with protocol 0, so asyncio never sets TCP_NODELAY on accepted connections and
 every response after the first on a keep-alive connection waits ~40 ms for a delayed ACK
 (``run_home.py`` checks the round trip before it measures anything).

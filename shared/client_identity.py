@@ -3,7 +3,7 @@
 Apps send ``X-Client-Platform: ios | android | web`` and ``X-App-Version: <semver>``
 (``4.2.1``, ``4.2``, ``5.0.0-beta.1+build.7``). Both are optional and never refused: a value
 that does not parse (or a header sent twice) is ignored for routing, as the gateway's
-rules in shared/gateway.py ignore it too, and counted. Each request gets one cohort label
+rules in shared/cli/rollout/gateway.py ignore it too, and counted. Each request gets one cohort label
 pair, the same in the process's metrics and in the gateway's routing:
 
 - platform: ``ios``, ``android``, ``web``; ``unknown`` when absent, ``other`` when invalid;

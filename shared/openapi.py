@@ -27,7 +27,7 @@ Statuses added to an operation by what runs in front of it:
 - 431 and 500 every operation; 503 every one that reads the session cookie (store down).
 
 The breaking-change check against the committed snapshot is tooling, not serving:
-``shared.openapi_diff``.
+``shared.cli.openapi_diff``.
 """
 
 from __future__ import annotations

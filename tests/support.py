@@ -22,8 +22,8 @@ from bff_web.app import create_app as create_web_app
 from bff_web.settings import WebSettings
 from shared.cache.connection import RedisConnection, connect
 from shared.cache.stores import RedisStore
+from shared.cli.servers import ServerThread
 from shared.listeners import Listeners
-from shared.servers import ServerThread
 from shared.settings import RedisSettings
 from shared.types import ASGIApp
 from upstreams.registry import registered_upstreams

@@ -10,7 +10,7 @@ import httpx
 
 from bff_mobile.app import openapi
 from bff_mobile.settings import MobileSettings
-from shared.openapi_diff import breaking_changes
+from shared.cli.openapi_diff import breaking_changes
 from tests.openapi_conformance import anonymous_problems, body_problems, documented, operations, refused_problems
 from tests.support import Standins, mobile_settings, serve_mobile
 from upstreams.identity.keys import mint

@@ -7,7 +7,7 @@ import httpx
 
 from bff_web.app import openapi
 from bff_web.graphql.schema import sdl
-from shared.openapi_diff import breaking_changes
+from shared.cli.openapi_diff import breaking_changes
 from tests.support import Standins
 
 DOCS = Path(__file__).parents[2] / "docs" / "api"

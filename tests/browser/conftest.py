@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from bff_web.app import create_app
 from bff_web.settings import WebSettings
-from shared.servers import ServerThread
+from shared.cli.servers import ServerThread
 from tests.support import ServedUrl, Standins, free_port, own_redis_server, reset_bff, web_settings
 
 CHROMIUM = Path(os.environ.get("BFF_CHROMIUM", "/usr/bin/chromium"))

@@ -12,7 +12,7 @@ from unittest import mock
 import pytest
 import yaml
 
-from shared.cli import load_process_settings
+from shared.cli.app import load_process_settings
 from shared.errors import ConfigError
 from shared.process import discover_processes
 from tests.deploy.tools import K8S, OVERLAYS, PROCESSES, REGIONS, Obj, config_file, container, one, pod_spec, render

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.cohorts import RolloutPolicy
+from shared.cli.rollout.cohorts import RolloutPolicy
+from shared.cli.rollout.manifests import argo_steps, managed_routes, platform_regex, version_regex
 from shared.process import discover_processes
-from shared.rollout_manifests import argo_steps, managed_routes, platform_regex, version_regex
 from tests.deploy.tools import (
     CUSTOM_GROUPS,
     DOCKERFILE,

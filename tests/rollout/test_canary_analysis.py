@@ -1,8 +1,8 @@
 """Verdicts on a step from /metrics text: cohort against the same cohort, a broken cell
 found inside a healthy total, and no data never a pass or a fail."""
 
-from shared.canary_analysis import judge_step, parse_metrics
-from shared.cohorts import CohortStep, RolloutPolicy
+from shared.cli.rollout.analysis import judge_step, parse_metrics
+from shared.cli.rollout.cohorts import CohortStep, RolloutPolicy
 
 POLICY = RolloutPolicy(min_requests=50, min_cell_requests=20)
 

@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from shared.cohorts import RolloutPolicy, parse_steps
-from shared.gateway import VERSION_HEADER, Gateway, Route
-from shared.rollout import wait_up
-from shared.user_buckets import user_bucket
+from shared.cli.rollout.buckets import user_bucket
+from shared.cli.rollout.cohorts import RolloutPolicy, parse_steps
+from shared.cli.rollout.gateway import VERSION_HEADER, Gateway, Route
+from shared.cli.rollout.steps import wait_up
 from tests.rollout.support import free_ports
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed (.ci/run installs it)")

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.cohorts import CohortSelector, CohortStep, RolloutPolicy, parse_steps
+from shared.cli.rollout.cohorts import CohortSelector, CohortStep, RolloutPolicy, parse_steps
 
 
 @pytest.mark.parametrize(

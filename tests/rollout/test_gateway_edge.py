@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bff_mobile.settings import MobileSettings
-from shared.gateway import Gateway, Route
+from shared.cli.rollout.gateway import Gateway, Route
 from tests.rollout.support import free_ports
 from tests.support import Standins, mobile_config, serve_mobile
 

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.canary_analysis import scrape
-from shared.cohorts import RolloutPolicy, parse_steps
-from shared.gateway import Gateway, Route
-from shared.rollout import Instance, RolloutResult, rolling_restart, run_rollout, wait_up
-from shared.rollout_load import AppUser, AppUserLoad, app_users
-from shared.user_buckets import user_bucket
+from shared.cli.rollout.analysis import scrape
+from shared.cli.rollout.buckets import user_bucket
+from shared.cli.rollout.cohorts import RolloutPolicy, parse_steps
+from shared.cli.rollout.gateway import Gateway, Route
+from shared.cli.rollout.load import AppUser, AppUserLoad, app_users
+from shared.cli.rollout.steps import Instance, RolloutResult, rolling_restart, run_rollout, wait_up
 from tests.rollout.support import free_ports, write_config
 from tests.support import Standins, mobile_config
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from shared.cli import main
-from shared.cohorts import RolloutPolicy
-from shared.rollout_manifests import argo_steps
+from shared.cli.rollout.cohorts import RolloutPolicy
+from shared.cli.rollout.manifests import argo_steps
 
 ROOT = Path(__file__).parents[2]
 

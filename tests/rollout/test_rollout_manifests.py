@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from shared.cohorts import CohortSelector
-from shared.rollout_manifests import header_matches, int_range_regex, version_regex
+from shared.cli.rollout.cohorts import CohortSelector
+from shared.cli.rollout.manifests import header_matches, int_range_regex, version_regex
 
 GRID = [*range(25), 99, 100, 101, 998, 999]
 

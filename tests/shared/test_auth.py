@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bff_mobile.settings import MobileSettings
-from shared.servers import ServerThread
+from shared.cli.servers import ServerThread
 from tests.support import Standins, mobile_config, serve_mobile
 from upstreams.identity.keys import mint, public_jwk
 

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from shared.cli.pii_report import inventory
 from shared.operations import Operation, UpstreamSpec
 from shared.pii import PII, SEEN, SeenValues
-from shared.pii_report import inventory
 from shared.process import discover_processes
 from shared.telemetry import logs
 from shared.telemetry.logs import (

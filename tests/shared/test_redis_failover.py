@@ -28,7 +28,7 @@ import pytest
 import redis
 from starlette.types import Receive, Scope, Send
 
-from shared.servers import ServerThread
+from shared.cli.servers import ServerThread
 from tests.support import ADMIN, RedisTopology, ServedUrl, Standins, mobile_settings, running_topology, serve_mobile
 from upstreams.catalog import data
 from upstreams.catalog.standin import create_standins

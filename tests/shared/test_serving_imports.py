@@ -11,19 +11,19 @@ import sys
 #: Modules only the ``bff`` command line, the local stack and the tests use.
 TOOLING = (
     "shared.cli",
-    "shared.localstack",
-    "shared.gateway",
-    "shared.rollout",
-    "shared.rollout_harness",
-    "shared.rollout_load",
-    "shared.rollout_manifests",
-    "shared.canary_analysis",
-    "shared.cohorts",
-    "shared.user_buckets",
-    "shared.openapi_diff",
-    "shared.pii_report",
+    "shared.cli.localstack",
+    "shared.cli.rollout.gateway",
+    "shared.cli.rollout.steps",
+    "shared.cli.rollout.harness",
+    "shared.cli.rollout.load",
+    "shared.cli.rollout.manifests",
+    "shared.cli.rollout.analysis",
+    "shared.cli.rollout.cohorts",
+    "shared.cli.rollout.buckets",
+    "shared.cli.openapi_diff",
+    "shared.cli.pii_report",
     "shared.pii_scan",
-    "shared.servers",
+    "shared.cli.servers",
 )
 
 

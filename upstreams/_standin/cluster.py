@@ -17,7 +17,7 @@ from typing import Self
 
 from starlette.applications import Starlette
 
-from shared.servers import ServerThread
+from shared.cli.servers import ServerThread
 from upstreams._standin.app import StandinState, standin_state
 
 __all__ = ["StandinCluster"]

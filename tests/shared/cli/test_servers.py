@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from shared.cli.servers import ServerStartupError, ServerThread, serve_apps
 from shared.listeners import bind_socket
-from shared.servers import ServerStartupError, ServerThread, serve_apps
 
 
 def hello_app(text: str) -> Starlette:

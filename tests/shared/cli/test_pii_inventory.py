@@ -17,8 +17,8 @@ from shared.cache.keys import CacheKeys
 from shared.cache.response_cache import ResponseCache
 from shared.cache.sealing import Sealer
 from shared.cache.stores import MemoryStore
+from shared.cli.pii_report import inventory
 from shared.http.httpx_transport import HttpxTransport
-from shared.pii_report import inventory
 from shared.policy import BreakerPolicy
 from shared.process import discover_processes
 from shared.settings import CacheSettings

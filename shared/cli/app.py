@@ -89,7 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     rollout.add_argument("--stable-version", help="name of the running version (default: its config's file name)")
     rollout.add_argument("--canary-version", help="name of the new version (default: its config's file name)")
     rollout.add_argument("--port", type=int, default=8000, help="public port of the gateway")
-    rollout.add_argument("--policy", type=Path, help="a YAML rollout policy (keys of shared/cohorts.py RolloutPolicy)")
+    rollout.add_argument(
+        "--policy", type=Path, help="a YAML rollout policy (keys of shared/cli/rollout/cohorts.py RolloutPolicy)"
+    )
     rollout.add_argument(
         "--steps",
         help="cohort steps, e.g. 'android >=4.2: 5; mobile: 25; all: 50; all: 100' (or '5,25,50,100' for all)",
@@ -165,7 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _standins(args: argparse.Namespace) -> int:
-    from shared.servers import serve_apps
+    from shared.cli.servers import serve_apps
 
     apps, ports = {}, {}
     for upstream in _all_upstreams():
@@ -185,7 +187,7 @@ def _standins(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from shared.localstack import run_stack
+    from shared.cli.localstack import run_stack
 
     return run_stack(discover_processes())
 
@@ -218,8 +220,8 @@ def _rollout(args: argparse.Namespace) -> int:
     import yaml
     from pydantic import ValidationError
 
-    from shared.cohorts import RolloutPolicy, parse_steps
-    from shared.rollout_harness import run_rollout_harness
+    from shared.cli.rollout.cohorts import RolloutPolicy, parse_steps
+    from shared.cli.rollout.harness import run_rollout_harness
 
     data: dict[str, object] = {}
     if args.policy is not None:
@@ -258,8 +260,8 @@ def _rollout(args: argparse.Namespace) -> int:
 def _canary_steps(args: argparse.Namespace) -> int:
     import yaml
 
-    from shared.cohorts import RolloutPolicy
-    from shared.rollout_manifests import argo_steps, managed_routes
+    from shared.cli.rollout.cohorts import RolloutPolicy
+    from shared.cli.rollout.manifests import argo_steps, managed_routes
 
     try:
         policy = RolloutPolicy.model_validate(yaml.safe_load(args.policy.read_text()) or {})
@@ -272,7 +274,7 @@ def _canary_steps(args: argparse.Namespace) -> int:
 
 
 def _pii_report(args: argparse.Namespace) -> int:
-    from shared.pii_report import inventory, render
+    from shared.cli.pii_report import inventory, render
 
     processes = discover_processes()
     exposures = {name: spec.pii_exposures() for name, spec in processes.items()}
@@ -301,7 +303,3 @@ def _all_upstreams() -> list[UpstreamSpec]:
         for upstream in spec.upstreams():
             seen.setdefault(upstream.name, upstream)
     return list(seen.values())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

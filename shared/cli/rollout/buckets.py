@@ -1,6 +1,6 @@
 """The user buckets of cohort routing, computed as the gateway computes them.
 
-HAProxy (shared/gateway.py) puts each user in a bucket in [0, 100) with
+HAProxy (shared/cli/rollout/gateway.py) puts each user in a bucket in [0, 100) with
 ``xxh32(user + salt) % 100``; a user is on the canary at a step whose cohort holds it when
 its bucket is below the step's weight. ``user_bucket`` is the same function, for tests and
 for an SRE asking "is this user on the canary?" (the salt is in the gateway's labels map)::

@@ -1,6 +1,6 @@
 """``bff rollout``: a whole local cohort rollout on loopback. A real HAProxy
-(shared/gateway.py) in front of a stable and a canary ``bff serve`` process, optional
-synthetic app users (shared/rollout_load.py), the rollout (shared/rollout.py), teardown."""
+(shared/cli/rollout/gateway.py) in front of a stable and a canary ``bff serve`` process, optional
+synthetic app users (shared/cli/rollout/load.py), the rollout (shared/cli/rollout/steps.py), teardown."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.cli import load_process_settings
-from shared.cohorts import RolloutPolicy
-from shared.gateway import Gateway, Route
+from shared.cli.app import load_process_settings
+from shared.cli.rollout.cohorts import RolloutPolicy
+from shared.cli.rollout.gateway import Gateway, Route
+from shared.cli.rollout.load import AppUserLoad, app_users
+from shared.cli.rollout.steps import Instance, run_rollout, wait_up
 from shared.process import discover_processes
-from shared.rollout import Instance, run_rollout, wait_up
-from shared.rollout_load import AppUserLoad, app_users
 
 #: ``bff rollout``'s exit code per outcome.
 EXIT_CODES = {"promoted": 0, "rolled back": 3, "held": 4, "refused": 5}
@@ -33,7 +33,7 @@ def run_rollout_harness(
 ) -> int:
     """``bff rollout``: gateway + stable + canary on loopback, the rollout, then teardown.
 
-    With ``load_users``, that many synthetic app users (shared/rollout_load.py) call
+    With ``load_users``, that many synthetic app users (shared/cli/rollout/load.py) call
     through the gateway meanwhile. Exit 0 promoted, 3 rolled back, 4 held, 5 refused."""
     ports = []
     for _ in range(2):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from shared.gateway import VERSION_HEADER
+from shared.cli.rollout.gateway import VERSION_HEADER
 
 #: (platform, app version, screens) of the synthetic users, cycled over user ids.
 DEFAULT_PROFILES: tuple[tuple[str | None, str | None, tuple[str, ...]], ...] = (

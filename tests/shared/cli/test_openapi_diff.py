@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared import Endpoint, Param, build_openapi
-from shared.openapi_diff import breaking_changes
+from shared.cli.openapi_diff import breaking_changes
 
 
 class Price(BaseModel):

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 PUBLIC = {"mobile": "http://127.0.0.1:8080", "web": "http://127.0.0.1:8081"}
 #: Every port the stack listens on: stand-ins (two regions each), public and admin listeners.
 PORTS = [8080, 8081, 9080, 9081, *(p for first in (9101, 9111, 9121, 9131, 9141, 9190) for p in (first, first + 1))]

@@ -1,4 +1,4 @@
-"""A cohort rollout policy (shared/cohorts.py) rendered for Kubernetes: the Argo Rollouts
+"""A cohort rollout policy (shared/cli/rollout/cohorts.py) rendered for Kubernetes: the Argo Rollouts
 canary steps and the cohort arguments of the analysis (deploy/k8s/*/rollout.yaml).
 
 What each part can express (docs/sre-guide.md, "Cohort canaries", has the whole table):
@@ -10,7 +10,7 @@ What each part can express (docs/sre-guide.md, "Cohort canaries", has the whole 
   canary; every user of the cohort is on it, so it is sticky by construction;
 - ``<cohort>: N%`` below 100 is refused: Argo Rollouts ignores a weight inside a header
   route (the gap Flagger #1514 and Argo Rollouts #2726 describe). Only the local HAProxy
-  gateway (shared/gateway.py) does weights inside cohorts, sticky per user.
+  gateway (shared/cli/rollout/gateway.py) does weights inside cohorts, sticky per user.
 
 Each partial step is followed by the analysis of its cohort: ``platforms`` and
 ``versions`` are regexes over the metric labels (PromQL anchors ``=~``).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.cohorts import CohortSelector, CohortStep, RolloutPolicy
+from shared.cli.rollout.cohorts import CohortSelector, CohortStep, RolloutPolicy
 
 _MAX = 999  # major and minor have at most 3 digits (shared/client_identity.py)
 ANY = ".+"

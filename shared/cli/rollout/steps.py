@@ -1,13 +1,13 @@
-"""Cohort canary rollouts through the local gateway (shared/gateway.py), judged per cohort.
+"""Cohort canary rollouts through the local gateway (shared/cli/rollout/gateway.py), judged per cohort.
 
-``run_rollout`` takes a ``RolloutPolicy`` (shared/cohorts.py) and two running instances:
+``run_rollout`` takes a ``RolloutPolicy`` (shared/cli/rollout/cohorts.py) and two running instances:
 
 1. **Contract first**: the canary's OpenAPI document is diffed against stable's
-   (shared/openapi_diff.py); a breaking change under a supported API version
+   (shared/cli/openapi_diff.py); a breaking change under a supported API version
    (``/v1``) refuses the rollout before any user reaches the canary.
 2. **Steps**: each step gives its cohort's users ``weight`` % on the canary, sticky per
    user (a user's bucket decides, so users only move stable → canary), and reads both
-   instances' /metrics every ``poll_seconds``: the verdict of shared/canary_analysis.py
+   instances' /metrics every ``poll_seconds``: the verdict of shared/cli/rollout/analysis.py
    (*fail* at once, *pass* once the cohort has its floor of requests, *wait* below it).
    A step still waiting after ``max_wait_seconds`` is aborted or held, by the policy's
    ``on_no_data``: never passed on no data.
@@ -36,10 +36,10 @@ from typing import Any, Literal
 
 import orjson
 
-from shared.canary_analysis import Sample, Verdict, judge_step, scrape
-from shared.cohorts import CohortStep, RolloutPolicy
-from shared.gateway import Gateway
-from shared.openapi_diff import breaking_changes
+from shared.cli.openapi_diff import breaking_changes
+from shared.cli.rollout.analysis import Sample, Verdict, judge_step, scrape
+from shared.cli.rollout.cohorts import CohortStep, RolloutPolicy
+from shared.cli.rollout.gateway import Gateway
 
 log = logging.getLogger("bff.rollout")
 Outcome = Literal["promoted", "rolled back", "held", "refused"]

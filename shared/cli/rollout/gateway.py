@@ -8,12 +8,12 @@ Each process gets a frontend on its public port and a backend with two server sl
 ``X-Served-By-Version`` (each slot's version is a runtime map entry, so promoting a new
 version into the stable slot renames it without a reload).
 
-Cohort routing (shared/cohorts.py): a route declares the cohort selectors of a rollout's
+Cohort routing (shared/cli/rollout/cohorts.py): a route declares the cohort selectors of a rollout's
 steps; the config renders them as ACLs on the caller's platform and app version, read as
 shared/client_identity.py reads them (one valid value per header, else ignored). The
 caller's user (the bearer token's ``sub``, else ``X-User-Id``, the browser session cookie,
 ``X-Anonymous-Id``, else the client address) is hashed with a per-rollout salt into a
-bucket in [0, 100) (shared/user_buckets.py computes the same). A request goes to the
+bucket in [0, 100) (shared/cli/rollout/buckets.py computes the same). A request goes to the
 canary when cohort routing is on and, for any step whose weight is set, it is in the
 step's cohort and its bucket is below the weight. Each step's weight and the on/off
 switch are entries of a runtime map: one command moves a step, and one command
@@ -39,8 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.cli.rollout.cohorts import CohortSelector
 from shared.client_identity import VERSION_PATTERN
-from shared.cohorts import CohortSelector
 
 HAPROXY = "haproxy"
 #: A request's headers must all arrive within this (slowloris), and then its body.

@@ -28,7 +28,7 @@ class _Stop(Exception):
 
 
 def run_stack(processes: Mapping[str, ProcessSpec]) -> int:
-    from shared.cli import load_process_settings
+    from shared.cli.app import load_process_settings
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 

@@ -26,7 +26,7 @@ from typing import Literal
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.cohorts import CohortSelector, CohortStep, RolloutPolicy
+from shared.cli.rollout.cohorts import CohortSelector, CohortStep, RolloutPolicy
 
 Cell = tuple[str, str]
 Decision = Literal["pass", "fail", "wait"]
