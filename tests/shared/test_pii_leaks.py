@@ -389,6 +389,9 @@ class Traffic:
             "return_to": "/orders",
             "login_hint": str(user),
             "error": None,
+            # The app's identity: a real cohort, so the answer is the one an app gets.
+            "X-Client-Platform": "android",
+            "X-App-Version": "4.2.0",
         }
         names = {param["name"] for param in operation.params}
         if "state" in names:  # the callback: a sign-in started for the user
