@@ -58,6 +58,10 @@ class _LocalBucket:
     updated: float
 
 
+#: Bucket keys remembered (one per client and rule); past it they are derived again.
+MAX_KEYS = 100_000
+
+
 class LocalBuckets:
     """The same token buckets in this process's memory."""
 
@@ -96,6 +100,10 @@ class RateLimiter:
         self._script: AsyncScript | None = None
         self.local = LocalBuckets()
         self.fallbacks = 0
+        #: Bucket name -> its key (an HMAC): derived once per client, not once per request.
+        self._keys: dict[str, str] = {}
+        #: The route rules, parsed once: (method, path prefix, rule, rate).
+        self._routes = [(*key.partition(" ")[::2], key, rate) for key, rate in settings.routes.items()]
 
     def bind(self, secret: bytes, prefix: str, redis: AnyRedis | None, guard: GuardedStore) -> None:
         """Share buckets through ``redis`` (the cache's connection: one node, Sentinel or
@@ -103,10 +111,16 @@ class RateLimiter:
         bucket, one key: on a Cluster it runs on the shard owning that key."""
         self._secret, self._prefix, self._guard = secret, prefix, guard
         self._script = redis.register_script(_TAKE) if redis is not None else None
+        self._keys.clear()
 
     def _key(self, name: str) -> str:
-        digest = hmac.digest(self._secret, name.encode(), "sha256")[:12].hex()  # one C call
-        return f"{self._prefix}:rl:{digest}"
+        key = self._keys.get(name)
+        if key is None:
+            if len(self._keys) >= MAX_KEYS:
+                self._keys.clear()  # bounded; only costs the next HMACs, never a limit
+            digest = hmac.digest(self._secret, name.encode(), "sha256")[:12].hex()  # one C call
+            key = self._keys[name] = f"{self._prefix}:rl:{digest}"
+        return key
 
     async def _take(self, name: str, rate: Rate) -> float:
         key = self._key(name)
@@ -128,12 +142,22 @@ class RateLimiter:
 
     async def check(self, method: str, path: str, client: str) -> float:
         """0 if the request may go on, else the seconds to wait (for Retry-After)."""
-        waits = [await self._take(f"client:{client}", self.settings.per_client)]
-        for key, rate in self.settings.routes.items():
-            route_method, _, prefix = key.partition(" ")
-            if route_method in ("*", method) and path.startswith(prefix):
-                waits.append(await self._take(f"route:{key}:{client}", rate))
-        waits.append(await self._take("total", self.settings.total))
+        settings = self.settings
+        routes = [
+            (f"route:{rule}:{client}", rate)
+            for route_method, prefix, rule, rate in self._routes
+            if (route_method == "*" or route_method == method) and path.startswith(prefix)
+        ]
+        if self._script is None:  # this process's buckets: no await, no coroutine per bucket
+            take, key = self.local.take, self._key
+            wait = take(key(f"client:{client}"), settings.per_client)
+            for name, rate in routes:
+                wait = max(wait, take(key(name), rate))
+            return max(wait, take(key("total"), settings.total))
+        waits = [await self._take(f"client:{client}", settings.per_client)]
+        for name, rate in routes:
+            waits.append(await self._take(name, rate))
+        waits.append(await self._take("total", settings.total))
         return max(waits)
 
 
