@@ -162,6 +162,25 @@ def serve_web(
         yield url
 
 
+def get_scope(path: str, headers: list[tuple[bytes, bytes]], **extra: Any) -> dict[str, Any]:
+    """The ASGI scope of one ``GET path`` from a loopback client, for raw ASGI calls."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+        **extra,
+    }
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (at the moment of asking)."""
     with socket.socket() as sock:

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from bff_mobile.app import create_app
 from bff_mobile.settings import MobileSettings
 from shared.types import Message
+from tests.support import get_scope
 
 #: Measured at 61 after issue 14's fast paths, for each of the requests below (88 before,
 #: 112 for a client accepting gzip). About 30 of them are Starlette's own (error and
@@ -32,21 +33,7 @@ def app() -> Starlette:
 
 
 def _scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/livez",
-        "raw_path": b"/livez",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"bff.example"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-        "state": {},
-    }
+    return get_scope("/livez", [(b"host", b"bff.example"), *headers], state={})
 
 
 async def _livez(app: Starlette, headers: list[tuple[bytes, bytes]]) -> tuple[int, list[Message]]:

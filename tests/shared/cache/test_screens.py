@@ -56,6 +56,7 @@ from shared.problems import EXCEPTION_HANDLERS
 from shared.settings import CacheSettings
 from shared.types import ASGIApp, Receive, Scope, Send
 from tests.shared.resilience.clock import ManualClock
+from tests.support import get_scope
 
 RETRY_ONCE = RetryPolicy(attempts=1)
 
@@ -473,20 +474,7 @@ async def test_a_kept_screen_is_answered_without_routing_rendering_or_a_task(sta
     async def send(message: dict[str, object]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/items/1",
-        "raw_path": b"/items/1",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"bff"), (b"x-user-id", b"7")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = get_scope("/items/1", [(b"host", b"bff"), (b"x-user-id", b"7")])
     called: list[str] = []
 
     def count(frame: FrameType, event: str, arg: object) -> None:
