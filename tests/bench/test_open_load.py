@@ -59,11 +59,21 @@ def test_percentiles_are_nearest_rank() -> None:
 async def test_requests_leave_on_schedule_while_earlier_ones_are_unanswered() -> None:
     stall_s = 0.2
 
+    handlers: list[asyncio.Task[None]] = []
+
     async def slow_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while await reader.readuntil(b"\r\n\r\n"):
-            await asyncio.sleep(stall_s)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.append(task)
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                await asyncio.sleep(stall_s)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the generator closed its connection
+        finally:
+            writer.close()  # each connection's writer closed on this loop, not left to the GC
 
     server = await asyncio.start_server(slow_server, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -71,6 +81,10 @@ async def test_requests_leave_on_schedule_while_earlier_ones_are_unanswered() ->
         result = await open_load.run(f"http://127.0.0.1:{port}/v1/home", ["t1", "t2"], 100, 0.5, preopen=2)
     finally:
         server.close()
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
     assert result.scheduled == result.answered == 50
     assert result.non2xx == result.socket_errors == result.timeouts == 0
     # A closed loop on 2 connections would have had 2 in flight; 100/s for 0.2 s is 20.
