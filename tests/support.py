@@ -188,27 +188,48 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_redis(*extra: str, directory: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+def start_redis(
+    *extra: str, directory: Path | None = None, cluster_bus: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
     """A ``redis-server`` of the test's own on a free loopback port (never the machine's
-    6379), answering PING before this returns; the caller stops it (``stop_redis``)."""
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    if directory is not None:
-        command += ["--dir", str(directory)]
-    process = subprocess.Popen([*command, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    6379), answering PING before this returns; the caller stops it (``stop_redis``).
+
+    A port found free can be taken before the server binds it (or, for a Cluster node's
+    bus, be the very port just chosen for the node): a server that exits at start is
+    started again on other ports, a few times. ``cluster_bus`` names a bus port of its own."""
+    for attempt in range(5):
+        port = free_port()
+        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if cluster_bus:
+            bus = free_port()
+            while bus == port:
+                bus = free_port()
+            command += ["--cluster-port", str(bus)]
+        if directory is not None:
+            command += ["--dir", str(directory)]
+        process = subprocess.Popen([*command, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if _answers_ping(process, port):
+            return process, port
+        if attempt == 4:
+            raise RuntimeError(f"redis-server on port {port} exited with {process.returncode}")
+    raise AssertionError("unreachable")
+
+
+def _answers_ping(process: subprocess.Popen[bytes], port: int) -> bool:
+    """Whether ``process`` came up on ``port``; ``False`` once it has exited."""
     client = redis.Redis(port=port, socket_timeout=0.5)
     try:
         for _ in range(200):
             if process.poll() is not None:
-                raise RuntimeError(f"redis-server on port {port} exited with {process.returncode}")
+                return False
             try:
                 if client.ping():
-                    break
+                    return True
             except redis.RedisError:
                 time.sleep(0.02)
     finally:
         client.close()
-    return process, port
+    return True  # still starting after 4 s: the caller's first command will tell
 
 
 def stop_redis(process: subprocess.Popen[bytes]) -> None:
@@ -351,9 +372,8 @@ def start_cluster(directory: Path, *, node_timeout_ms: int = 1000) -> RedisTopol
             node_dir = directory / f"node{index}"
             node_dir.mkdir()
             # The bus port is named: the default (port + 10000) may be taken, or past 65535.
-            bus = ("--cluster-port", str(free_port()))
             cluster = ("--cluster-enabled", "yes", "--cluster-node-timeout", str(node_timeout_ms))
-            process, port = start_redis(*cluster, *bus, directory=node_dir)
+            process, port = start_redis(*cluster, directory=node_dir, cluster_bus=True)
             topology.processes[port] = process
         ports = list(topology.processes)
         nodes = [f"127.0.0.1:{port}" for port in ports]

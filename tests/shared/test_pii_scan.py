@@ -186,8 +186,8 @@ def own_redis(tmp_path: Path) -> Iterator[list[int]]:
             directory = tmp_path / name
             directory.mkdir()
             extra = ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf")]
-            extra += ["--cluster-port", str(free_port())]  # not port + 10000, which may be past 65535
-            started.append(start_redis(*(extra if name == "cluster" else []), directory=directory))
+            clustered = name == "cluster"  # its own bus port: not port + 10000, which may be past 65535
+            started.append(start_redis(*(extra if clustered else []), directory=directory, cluster_bus=clustered))
         cluster = redis.Redis(port=started[2][1], socket_timeout=2)
         cluster.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)  # type: ignore[no-untyped-call]
         for _ in range(200):
