@@ -37,10 +37,10 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from harness import BenchError, Child, WrkResult, ensure_wrk, pinned, set_latency
+from harness import BenchError, Child, WrkResult, ensure_wrk, pinned
 from open_load import OpenLoadResult, parse_result
 from results import Run, machine_facts, progress
-from rounds import exit_on_sigterm, measured_run, start_stack
+from rounds import exit_on_sigterm, measured_run
 from run_home import (
     CEILING,
     PYTHON,
@@ -48,14 +48,11 @@ from run_home import (
     Bench,
     Target,
     all_targets,
-    check_round_trip,
     check_same_answers,
-    standins_command,
+    start_home_stack,
     write_tokens,
 )
 from run_home import parse_args as home_args
-
-from upstreams.registry import registered_upstreams
 
 BENCH_DIR = Path(__file__).resolve().parent
 #: Shares of the reference's maximum req/s (issue 14).
@@ -107,7 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     targets = [t for t in all_targets() if t.name in (REFERENCE, CEILING)]
     load_cpu, target_cpu = "0", "1"
-    standin_urls = sorted({url for spec in registered_upstreams() for url in spec.local_regions.values()})
     wrk = ensure_wrk()
     # run_home's own wrk settings (threads, connections, --timeout) for the maximum.
     home = home_args(["--duration", str(args.max_duration), "--out", str(args.out)])
@@ -115,17 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     exit_on_sigterm()
     try:
         with contextlib.ExitStack() as running:
-            standins, children = start_stack(
-                running,
-                targets=targets,
-                standins_command=standins_command("uvloop"),
-                standin_urls=standin_urls,
-                pins=(load_cpu, target_cpu),
-                out=args.out,
-                ready_path=lambda target: target.ready_path,
-                check_standin=check_round_trip,
+            standins, children, standin_urls = start_home_stack(
+                running, targets, pins=(load_cpu, target_cpu), out=args.out, latency_ms=args.latency_ms
             )
-            set_latency(standin_urls, args.latency_ms)
             tokens_path = args.out / "tokens.txt"
             check_same_answers(targets, write_tokens(tokens_path))
             bench = Bench(home, wrk, load_cpu, standins, children, standin_urls)

@@ -43,15 +43,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import BenchError, Child, WrkResult, ensure_wrk, pinned, request_json, rss_bytes, run_wrk, set_latency
+from harness import BenchError, Child, WrkResult, ensure_wrk, pinned, request_json, rss_bytes, run_wrk
 from results import Run, machine_facts
-from rounds import SETTLE_S, exit_on_sigterm, measured_run, start_stack
-from run_home import PYTHON, Target, bff_mobile, check_round_trip, standins_command, write_tokens
+from rounds import SETTLE_S, exit_on_sigterm, measured_run
+from run_home import PYTHON, Target, bff_mobile, start_home_stack, write_tokens
 
 from shared.settings import CacheSettings
 from upstreams.accounts.data import USER_COUNT
 from upstreams.catalog.data import PRODUCT_COUNT
-from upstreams.registry import registered_upstreams
 
 BENCH_DIR = Path(__file__).resolve().parent
 ADMIN_TOKEN = "bench-memory-admin"  # loopback only, for /admin/cache
@@ -177,23 +176,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     phases = [phase for phase in phases if phase.name in args.phases]
     load_cpu, target_cpu = "0", "1"
-    standin_urls = sorted({url for spec in registered_upstreams() for url in spec.local_regions.values()})
     wrk = ensure_wrk()
 
     exit_on_sigterm()
     try:
         with contextlib.ExitStack() as running:
-            standins, children = start_stack(
+            standins, children, standin_urls = start_home_stack(
                 running,
-                targets=[phase.target for phase in phases],
-                standins_command=standins_command("uvloop"),
-                standin_urls=standin_urls,
+                [phase.target for phase in phases],
                 pins=(load_cpu, target_cpu),
                 out=args.out,
-                ready_path=lambda target: target.ready_path,
-                check_standin=check_round_trip,
+                latency_ms=args.latency_ms,
             )
-            set_latency(standin_urls, args.latency_ms)
             tokens = args.out / "tokens.txt"
             write_tokens(tokens)
             for phase in phases:

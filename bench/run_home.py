@@ -193,23 +193,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     targets = [t for t in all_targets() if t.name in args.targets]
     load_cpu, target_cpu = ("0", "1") if args.pin == "split" else (None, None)
-    standin_urls = sorted({url for spec in registered_upstreams() for url in spec.local_regions.values()})
     wrk = ensure_wrk()
 
     exit_on_sigterm()
     try:
         with contextlib.ExitStack() as running:
-            standins, children = start_stack(
+            standins, children, standin_urls = start_home_stack(
                 running,
-                targets=targets,
-                standins_command=standins_command(args.standins_loop),
-                standin_urls=standin_urls,
+                targets,
                 pins=(load_cpu, target_cpu),
                 out=args.out,
-                ready_path=lambda target: target.ready_path,
-                check_standin=check_round_trip,
+                latency_ms=args.latency_ms,
+                loop=args.standins_loop,
             )
-            set_latency(standin_urls, args.latency_ms)
             tokens = write_tokens(args.out / "tokens.txt")
             check_same_answers([t for t in targets if t.fans_out], tokens)
 
@@ -335,6 +331,32 @@ class Bench:
             out=self.args.out,
             prefix="profile",
         )
+
+
+def start_home_stack(
+    running: contextlib.ExitStack,
+    targets: Sequence[Target],
+    *,
+    pins: tuple[str | None, str | None],
+    out: Path,
+    latency_ms: float,
+    loop: str = "uvloop",
+) -> tuple[Child, dict[str, Child], list[str]]:
+    """The stand-ins (checked for kept-alive round trips, ``latency_ms`` added to each) and
+    ``targets``, as every /v1/home bench starts them; also the stand-ins' URLs."""
+    standin_urls = sorted({url for spec in registered_upstreams() for url in spec.local_regions.values()})
+    standins, children = start_stack(
+        running,
+        targets=targets,
+        standins_command=standins_command(loop),
+        standin_urls=standin_urls,
+        pins=pins,
+        out=out,
+        ready_path=lambda target: target.ready_path,
+        check_standin=check_round_trip,
+    )
+    set_latency(standin_urls, latency_ms)
+    return standins, children, standin_urls
 
 
 def standins_command(loop: str) -> list[str]:
